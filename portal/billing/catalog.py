@@ -1,0 +1,90 @@
+"""The default catalog: tariffs and options a fresh installation starts with.
+
+Prices are the platform operator's to change (admin); the demo customer's figures (seed 001)
+are computed from these rows.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+TARIFFS = [
+    {
+        "name": "Базовый",
+        "monthly_fee": Decimal("700"),
+        "employees_included": 3,
+        "multichannel_numbers_included": 1,
+        "regular_numbers_included": 1,
+        "recording_storage_gb": 1,
+        "extra_employee_price": Decimal("120"),
+        "extra_multichannel_number_price": Decimal("300"),
+        "extra_number_price": Decimal("150"),
+        "storage_package_gb": 5,
+        "storage_package_price": Decimal("150"),
+    },
+    {
+        "name": "Средний",
+        "monthly_fee": Decimal("1300"),
+        "employees_included": 10,
+        "multichannel_numbers_included": 1,
+        "regular_numbers_included": 1,
+        "recording_storage_gb": 5,
+        "extra_employee_price": Decimal("100"),
+        "extra_multichannel_number_price": Decimal("270.30"),
+        "extra_number_price": Decimal("150"),
+        "storage_package_gb": 5,
+        "storage_package_price": Decimal("150"),
+    },
+    {
+        "name": "Максимальный",
+        "monthly_fee": Decimal("3500"),
+        "employees_included": 50,
+        "multichannel_numbers_included": 3,
+        "regular_numbers_included": 5,
+        "recording_storage_gb": 50,
+        "extra_employee_price": Decimal("80"),
+        "extra_multichannel_number_price": Decimal("250"),
+        "extra_number_price": Decimal("120"),
+        "storage_package_gb": 10,
+        "storage_package_price": Decimal("250"),
+    },
+]
+
+# (code, name_ru, name_en, monthly price, description_ru, description_en)
+OPTIONS = [
+    ("callback", "Обратный вызов", "Callback", "150",
+     "Абонент в очереди может нажать 1 и заказать обратный звонок.",
+     "A caller waiting in the queue can press 1 to be called back."),
+    ("caller_id", "АОН", "Caller ID", "50",
+     "При обратном вызове абонент видит многоканальный номер.",
+     "Callbacks show the multichannel number."),
+    ("auto_redial", "Автодозвон", "Auto-redial", "120",
+     "Соединим, когда занятый абонент освободится.",
+     "Connects the caller when a busy subscriber becomes free."),
+    ("call_recording", "Запись разговоров", "Call recording", "100",
+     "Все разговоры записываются и хранятся в портале.",
+     "Every call is recorded and kept in the portal."),
+    ("fictive_numbers", "Фиктивные номера", "Fictive numbers", "90",
+     "Звонки через номер доступа с подменой номера и записью.",
+     "Masked calls through an access number, recorded."),
+    ("integrated_number", "Интегрированный номер", "Integrated number", "60",
+     "Чат, фото и геопозиция звонящего во время звонка.",
+     "Chat, photos and the caller's location during the call."),
+    ("video_assistant", "Видеоассистент", "Video assistant", "80",
+     "Видеозвонок по ссылке с пометками на изображении.",
+     "Video call from a link, with annotations."),
+    ("ivr", "Голосовое меню", "Voice menu (IVR)", "70",
+     "Приветствие и выбор отдела клавишами.", "Greeting and department choice by keys."),
+    ("voicemail", "Голосовая почта", "Voicemail", "40",
+     "Сообщения, когда никто не ответил.", "Messages when nobody answers."),
+    ("call_forwarding", "Переадресация", "Call forwarding", "30",
+     "Переадресация на мобильный сотрудника.", "Forwarding to the employee's mobile."),
+    ("blacklist", "Чёрный список", "Blacklist", "20",
+     "Звонки с этих номеров отклоняются.", "Calls from these numbers are rejected."),
+    ("moh", "Своя музыка ожидания", "Custom hold music", "80",
+     "Ваша мелодия в очереди.", "Your own music while callers wait."),
+    ("conference", "Конференц-связь", "Conference calls", "60",
+     "Комнаты для конференций.", "Conference rooms."),
+    ("crm", "Интеграция с CRM", "CRM integration", "100",
+     "Карточка клиента при звонке.", "Customer card on incoming calls."),
+]

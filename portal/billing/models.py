@@ -1,0 +1,178 @@
+"""Tariffs, the option catalog, per-customer option periods and the ledger.
+
+Money is Decimal everywhere (two places, the customer's currency). The ledger is append-only:
+every charge and payment is one row; a balance is payments minus charges.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from portal.tenants.models import Customer
+
+NON_NEGATIVE = [MinValueValidator(Decimal("0"))]
+
+
+def money_field(verbose_name, **kwargs) -> models.DecimalField:
+    return models.DecimalField(
+        verbose_name, max_digits=12, decimal_places=2, validators=NON_NEGATIVE, **kwargs
+    )
+
+
+class Tariff(models.Model):
+    name = models.CharField(_("название"), max_length=80, unique=True)
+    monthly_fee = money_field(_("абонентская плата в месяц"))
+    employees_included = models.PositiveIntegerField(_("сотрудников включено"), default=0)
+    multichannel_numbers_included = models.PositiveIntegerField(
+        _("многоканальных номеров включено"), default=0
+    )
+    regular_numbers_included = models.PositiveIntegerField(_("обычных номеров включено"), default=0)
+    recording_storage_gb = models.PositiveIntegerField(_("хранение записей, ГБ"), default=0)
+    extra_employee_price = money_field(_("доп. сотрудник в месяц"), default=Decimal("0"))
+    extra_multichannel_number_price = money_field(
+        _("доп. многоканальный номер в месяц"), default=Decimal("0")
+    )
+    extra_number_price = money_field(_("доп. номер в месяц"), default=Decimal("0"))
+    storage_package_gb = models.PositiveIntegerField(_("пакет хранения, ГБ"), default=5)
+    storage_package_price = money_field(_("пакет хранения в месяц"), default=Decimal("0"))
+
+    class Meta:
+        ordering = ["monthly_fee", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(monthly_fee__gte=0)
+                & Q(extra_employee_price__gte=0)
+                & Q(extra_multichannel_number_price__gte=0)
+                & Q(extra_number_price__gte=0)
+                & Q(storage_package_price__gte=0),
+                name="tariff_prices_non_negative",
+            )
+        ]
+        verbose_name = _("тариф")
+        verbose_name_plural = _("тарифы")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Option(models.Model):
+    """One entry of the option catalog ("Обратный вызов", "АОН", ...)."""
+
+    # Codes the product's code relies on; the catalog may hold more.
+    CALLBACK = "callback"
+    CALLER_ID = "caller_id"
+    AUTO_REDIAL = "auto_redial"
+    CALL_RECORDING = "call_recording"
+    FICTIVE_NUMBERS = "fictive_numbers"
+    INTEGRATED_NUMBER = "integrated_number"
+    VIDEO_ASSISTANT = "video_assistant"
+
+    code = models.SlugField(max_length=40, unique=True)
+    name_ru = models.CharField(max_length=120)
+    name_en = models.CharField(max_length=120)
+    description_ru = models.TextField(blank=True)
+    description_en = models.TextField(blank=True)
+    monthly_price = money_field(_("плата в месяц"))
+    sort_order = models.PositiveIntegerField(default=100)
+    is_available = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["sort_order", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(monthly_price__gte=0), name="option_price_non_negative"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def name(self, language: str) -> str:
+        return self.name_en if language.startswith("en") else self.name_ru
+
+    def description(self, language: str) -> str:
+        return self.description_en if language.startswith("en") else self.description_ru
+
+
+class OptionPeriod(models.Model):
+    """A span during which a customer had an option switched on. `ended_at` null = still on.
+
+    An option is charged for every local day on which it was on at any moment.
+    """
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="option_periods")
+    option = models.ForeignKey(Option, on_delete=models.PROTECT, related_name="periods")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        constraints = [
+            # At most one open period per customer and option: "on" is a single fact.
+            models.UniqueConstraint(
+                fields=["customer", "option"],
+                condition=Q(ended_at__isnull=True),
+                name="one_open_option_period",
+            )
+        ]
+
+
+class LedgerEntry(models.Model):
+    class Kind(models.TextChoices):
+        CHARGE = "charge", _("начисление")
+        PAYMENT = "payment", _("платёж")
+
+    class Category(models.TextChoices):
+        TARIFF = "tariff", _("Тариф")
+        EXTRA_MULTICHANNEL_NUMBERS = "extra_multichannel_numbers", _("Доп. мнг. номера")
+        EXTRA_NUMBERS = "extra_numbers", _("Доп. номера")
+        EXTRA_SERVICES = "extra_services", _("Доп. услуги")
+        CALLS = "calls", _("Звонки")
+        PAYMENT = "payment", _("Платёж")
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="ledger")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    category = models.CharField(max_length=32, choices=Category.choices)
+    amount = models.DecimalField(max_digits=12, decimal_places=2, validators=NON_NEGATIVE)
+    currency = models.CharField(max_length=3, default="RUB")
+    period_start = models.DateField()
+    period_end = models.DateField()
+    description = models.CharField(max_length=255, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    # What produced the row ("accrual:2026-10-17:tariff", "cdr:<uuid>", "payment:<ref>"):
+    # unique per customer, so a job that runs twice writes once.
+    source_key = models.CharField(max_length=120)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-period_start", "-id"]
+        indexes = [models.Index(fields=["customer", "period_start"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "source_key"], name="ledger_source_unique"
+            ),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="ledger_amount_non_negative"),
+            models.CheckConstraint(
+                condition=Q(period_end__gte=models.F("period_start")), name="ledger_period_ordered"
+            ),
+        ]
+        verbose_name = _("запись журнала")
+        verbose_name_plural = _("журнал начислений и платежей")
+
+
+class AccrualDay(models.Model):
+    """Marks a (customer, day) as accrued. Created in the same transaction as its entries."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="accrual_days")
+    day = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "day"], name="accrual_day_unique")
+        ]

@@ -1,0 +1,229 @@
+"""Billing writes: option toggles, payments and the daily accrual.
+
+Rounding rule (also in README.md): every billable item (the tariff, each extra number, each
+extra employee, each option, each storage package) is charged per local day at
+`monthly price / days in that month`, **truncated** to whole kopecks (ROUND_DOWN), so the
+customer is never charged a fraction of a kopeck more than the pro-rata price. Items of one
+category are summed into one ledger entry per customer and day. A day counts for an option if
+the option was on at any moment of that day (customer's time zone); switching it off and on
+again the same day charges that day once.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
+from zoneinfo import ZoneInfo
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from portal.billing.models import AccrualDay, LedgerEntry, Option, OptionPeriod
+from portal.directory.models import Employee, PhoneNumber
+from portal.events import announce_config_change
+from portal.tenants.models import Customer
+
+log = logging.getLogger(__name__)
+
+KOPECK = Decimal("0.01")
+Category = LedgerEntry.Category
+
+
+def daily_price(monthly: Decimal, day: dt.date) -> Decimal:
+    """The charge for one day of an item costing `monthly` per month (truncated to kopecks)."""
+    days_in_month = calendar.monthrange(day.year, day.month)[1]
+    return (Decimal(monthly) / days_in_month).quantize(KOPECK, rounding=ROUND_DOWN)
+
+
+def _day_bounds(day: dt.date, tz_name: str) -> tuple[dt.datetime, dt.datetime]:
+    tz = ZoneInfo(tz_name)
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
+    return start, start + dt.timedelta(days=1)
+
+
+# --- options ---------------------------------------------------------------------------------
+
+
+def option_set(
+    *, customer: Customer, code: str, enabled: bool, now: dt.datetime | None = None
+) -> bool:
+    """Switch option `code` on or off for `customer`. Returns True if the state changed.
+
+    Raises ValidationError for an unknown or unavailable option code.
+    """
+    now = now or timezone.now()
+    option = Option.objects.filter(code=code, is_available=True).first()
+    if option is None:
+        raise ValidationError(
+            {"code": _("Неизвестная опция «%(code)s».") % {"code": code[:60]}}, code="unknown"
+        )
+    with transaction.atomic():
+        # Serialise toggles of one customer: two clicks at once must not open two periods.
+        Customer.objects.select_for_update().get(pk=customer.pk)
+        open_period = (
+            OptionPeriod.objects.select_for_update()
+            .filter(customer=customer, option=option, ended_at__isnull=True)
+            .first()
+        )
+        if enabled and open_period is None:
+            OptionPeriod.objects.create(customer=customer, option=option, started_at=now)
+        elif not enabled and open_period is not None:
+            open_period.ended_at = now
+            open_period.save(update_fields=["ended_at"])
+        else:
+            return False
+        announce_config_change(customer_id=customer.pk, what="option")
+    log.info("customer %s option %s -> %s", customer.pk, code, "on" if enabled else "off")
+    return True
+
+
+# --- payments --------------------------------------------------------------------------------
+
+
+def payment_record(
+    *, customer: Customer, amount: Decimal, reference: str, on: dt.date | None = None
+) -> LedgerEntry:
+    """Record a payment once per `reference` (a bank or gateway id)."""
+    amount = Decimal(amount)
+    if amount <= 0:
+        raise ValidationError({"amount": _("Сумма платежа должна быть больше нуля.")})
+    on = on or timezone.localdate()
+    entry, _created = LedgerEntry.objects.get_or_create(
+        customer=customer,
+        source_key=f"payment:{reference}"[:120],
+        defaults={
+            "kind": LedgerEntry.Kind.PAYMENT,
+            "category": Category.PAYMENT,
+            "amount": amount.quantize(KOPECK),
+            "currency": customer.currency,
+            "period_start": on,
+            "period_end": on,
+            "description": _("Платёж %(ref)s") % {"ref": reference[:80]},
+        },
+    )
+    return entry
+
+
+# --- daily accrual ---------------------------------------------------------------------------
+
+
+@dataclass
+class DayCharges:
+    """What one customer owes for one day, per category, with the items behind each sum."""
+
+    amounts: dict[str, Decimal] = field(default_factory=dict)
+    items: dict[str, list[dict]] = field(default_factory=dict)
+
+    def add(self, category: str, item: str, unit: Decimal, quantity: int = 1) -> None:
+        if quantity <= 0 or unit <= 0:
+            return
+        total = unit * quantity
+        self.amounts[category] = self.amounts.get(category, Decimal("0")) + total
+        self.items.setdefault(category, []).append(
+            {"item": item, "unit": str(unit), "quantity": quantity, "amount": str(total)}
+        )
+
+
+def charges_for_day(customer: Customer, day: dt.date) -> DayCharges:
+    """Pure-ish computation of a day's charges from the catalog and the customer's state."""
+    tariff = customer.tariff
+    start, end = _day_bounds(day, customer.time_zone)
+    charges = DayCharges()
+
+    charges.add(Category.TARIFF, f"tariff:{tariff.name}", daily_price(tariff.monthly_fee, day))
+
+    numbers = PhoneNumber.objects.filter(customer=customer, created_at__lt=end)
+    multichannel = numbers.filter(kind=PhoneNumber.Kind.MULTICHANNEL).count()
+    other = numbers.exclude(kind=PhoneNumber.Kind.MULTICHANNEL).count()
+    charges.add(
+        Category.EXTRA_MULTICHANNEL_NUMBERS,
+        "extra_multichannel_number",
+        daily_price(tariff.extra_multichannel_number_price, day),
+        multichannel - tariff.multichannel_numbers_included,
+    )
+    charges.add(
+        Category.EXTRA_NUMBERS,
+        "extra_number",
+        daily_price(tariff.extra_number_price, day),
+        other - tariff.regular_numbers_included,
+    )
+
+    employees = Employee.objects.filter(customer=customer, is_active=True, created_at__lt=end)
+    charges.add(
+        Category.EXTRA_SERVICES,
+        "extra_employee",
+        daily_price(tariff.extra_employee_price, day),
+        employees.count() - tariff.employees_included,
+    )
+    charges.add(
+        Category.EXTRA_SERVICES,
+        "storage_package",
+        daily_price(tariff.storage_package_price, day),
+        customer.extra_storage_packages,
+    )
+    options_on = (
+        Option.objects.filter(
+            periods__customer=customer,
+            periods__started_at__lt=end,
+        )
+        .filter(Q(periods__ended_at__isnull=True) | Q(periods__ended_at__gte=start))
+        .distinct()
+        .order_by("sort_order", "id")
+    )
+    for option in options_on:
+        charges.add(
+            Category.EXTRA_SERVICES, f"option:{option.code}", daily_price(option.monthly_price, day)
+        )
+    return charges
+
+
+def accrue_customer_day(customer: Customer, day: dt.date) -> bool:
+    """Write one day's charges for one customer, once. Returns False if already accrued/skipped."""
+    if day < customer.activated_on or customer.status != Customer.Status.ACTIVE:
+        return False
+    try:
+        with transaction.atomic():
+            # The marker row is the idempotence key: a second run (or a second worker) fails
+            # on its unique constraint and writes nothing.
+            AccrualDay.objects.create(customer=customer, day=day)
+            charges = charges_for_day(customer, day)
+            LedgerEntry.objects.bulk_create(
+                LedgerEntry(
+                    customer=customer,
+                    kind=LedgerEntry.Kind.CHARGE,
+                    category=category,
+                    amount=amount,
+                    currency=customer.currency,
+                    period_start=day,
+                    period_end=day,
+                    description=str(Category(category).label),
+                    details={"items": charges.items[category]},
+                    source_key=f"accrual:{day.isoformat()}:{category}",
+                )
+                for category, amount in charges.amounts.items()
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def accrue_day(day: dt.date | str | None = None) -> int:
+    """The daily job (django-q2 schedule): accrue `day` (default: each customer's today).
+
+    Returns how many customers were charged. Safe to run any number of times.
+    """
+    if isinstance(day, str):
+        day = dt.date.fromisoformat(day)
+    charged = 0
+    customers = Customer.objects.filter(status=Customer.Status.ACTIVE).select_related("tariff")
+    for customer in customers.iterator(chunk_size=500):
+        local_day = day or timezone.now().astimezone(ZoneInfo(customer.time_zone)).date()
+        charged += accrue_customer_day(customer, local_day)
+    log.info("accrual for %s: %d customers charged", day or "today", charged)
+    return charged

@@ -1,0 +1,3 @@
+"""All websocket routes of the portal, in one place."""
+
+websocket_urlpatterns: list = []
