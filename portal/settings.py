@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "portal.directory",
     "portal.billing",
     "portal.calls",
+    "portal.switch",
     "portal.web",
     "portal.api",
 ]
@@ -191,3 +192,19 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
 }
 PHONE_DEFAULT_REGION = env("PHONE_DEFAULT_REGION", "RU")
+
+# FreeSWITCH nodes the call-control service keeps an ESL connection to:
+# FREESWITCH_NODES="fs1=127.0.0.1:8021,fs2=10.0.0.2:8021"; one ESL password for all of them
+# (FREESWITCH_ESL_PASSWORD or FREESWITCH_ESL_PASSWORD_FILE).
+FREESWITCH_NODES = {}
+for _item in envlist("FREESWITCH_NODES", "fs1=127.0.0.1:8021"):
+    _name, _, _addr = _item.partition("=")
+    _host, _, _port = _addr.rpartition(":")
+    FREESWITCH_NODES[_name.strip()] = {"host": _host.strip(), "port": int(_port)}
+FREESWITCH_ESL_PASSWORD = env("FREESWITCH_ESL_PASSWORD")
+# mod_xml_curl fetches the rendered config from the portal with HTTP basic auth.
+FREESWITCH_XML_CURL_USER = env("FREESWITCH_XML_CURL_USER", "freeswitch")
+FREESWITCH_XML_CURL_PASSWORD = env("FREESWITCH_XML_CURL_PASSWORD")
+# Outbound ESL socket (dialplan `socket` application) served by the call-control service.
+CALLCONTROL_SOCKET_HOST = env("CALLCONTROL_SOCKET_HOST", "127.0.0.1")
+CALLCONTROL_SOCKET_PORT = envint("CALLCONTROL_SOCKET_PORT", "8084")

@@ -153,9 +153,7 @@ class LedgerEntry(models.Model):
         ordering = ["-period_start", "-id"]
         indexes = [models.Index(fields=["customer", "period_start"])]
         constraints = [
-            models.UniqueConstraint(
-                fields=["customer", "source_key"], name="ledger_source_unique"
-            ),
+            models.UniqueConstraint(fields=["customer", "source_key"], name="ledger_source_unique"),
             models.CheckConstraint(condition=Q(amount__gte=0), name="ledger_amount_non_negative"),
             models.CheckConstraint(
                 condition=Q(period_end__gte=models.F("period_start")), name="ledger_period_ordered"

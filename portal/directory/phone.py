@@ -20,9 +20,7 @@ def to_e164(value: str, *, region: str | None = None) -> str:
     if len(raw) > 32:
         raise ValidationError(_("Слишком длинный номер телефона."), code="too_long")
     try:
-        parsed = phonenumbers.parse(
-            raw, region or getattr(settings, "PHONE_DEFAULT_REGION", "RU")
-        )
+        parsed = phonenumbers.parse(raw, region or getattr(settings, "PHONE_DEFAULT_REGION", "RU"))
     except phonenumbers.NumberParseException as exc:
         raise ValidationError(
             _("«%(value)s» не похоже на номер телефона."), code="unparsable", params={"value": raw}

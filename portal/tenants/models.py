@@ -26,7 +26,10 @@ class Customer(models.Model):
         _("статус"), max_length=16, choices=Status.choices, default=Status.ACTIVE
     )
     tariff = models.ForeignKey(
-        "billing.Tariff", on_delete=models.PROTECT, related_name="customers", verbose_name=_("тариф")
+        "billing.Tariff",
+        on_delete=models.PROTECT,
+        related_name="customers",
+        verbose_name=_("тариф"),
     )
     language = models.CharField(
         _("язык"), max_length=8, default="ru", choices=[("ru", "Русский"), ("en", "English")]

@@ -103,7 +103,10 @@ def create_demo_customer(*, month: dt.date, tz: ZoneInfo, log=lambda _msg: None)
         first_name="Демо",
     )
     sales = Department.objects.create(
-        customer=customer, name="Отдел продаж", notify_callback=True, notification_emails="sales@example.com"
+        customer=customer,
+        name="Отдел продаж",
+        notify_callback=True,
+        notification_emails="sales@example.com",
     )
     support = Department.objects.create(customer=customer, name="Поддержка")
     for n in range(10):
