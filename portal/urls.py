@@ -4,6 +4,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("portal.api.urls")),
+    path("freeswitch/cdr/", include("portal.calls.urls")),
     path("freeswitch/", include("pbx.urls")),
     path("platform/", include("portal.switch.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
