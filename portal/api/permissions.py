@@ -1,5 +1,7 @@
 from rest_framework.permissions import BasePermission
 
+from portal.api.authentication import TokenUser
+
 
 class IsCustomerMember(BasePermission):
     """Authenticated and acting for a customer; writes need the customer-admin role."""
@@ -12,4 +14,23 @@ class IsCustomerMember(BasePermission):
             return False
         if request.method in ("GET", "HEAD", "OPTIONS"):
             return True
+        if not getattr(user, "is_customer_admin", False):
+            self.message = "Only the customer's administrators may change this."
+            return False
+        return True
+
+
+class IsSignedInCustomerAdmin(BasePermission):
+    """A customer administrator signed in to the portal (session), not an API token.
+
+    Token management is kept out of reach of tokens themselves, so a leaked token cannot
+    mint new ones or revoke the owner's.
+    """
+
+    message = "API tokens are managed by the customer's administrators in the portal."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if isinstance(user, TokenUser) or not (user and user.is_authenticated):
+            return False
         return bool(getattr(user, "is_customer_admin", False))

@@ -1,9 +1,23 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from portal.api import views
 
 app_name = "api"
+
+router = DefaultRouter()
+router.register("departments", views.DepartmentViewSet, basename="department")
+router.register("employees", views.EmployeeViewSet, basename="employee")
+router.register("numbers", views.NumberViewSet, basename="number")
+router.register("tokens", views.ApiTokenViewSet, basename="token")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("options/", views.OptionListView.as_view(), name="option-list"),
+    path("options/<slug:code>/", views.OptionToggleView.as_view(), name="option-detail"),
+    path("ledger/", views.LedgerView.as_view(), name="ledger"),
+    path("balance/", views.BalanceView.as_view(), name="balance"),
+    *router.urls,
 ]

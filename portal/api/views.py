@@ -1,0 +1,247 @@
+"""The customer API (`/api/v1/`). Views validate and call one write; they never span tenants.
+
+Tenant isolation: every queryset is filtered by `request.user.customer_id`, so another
+customer's id is a plain 404 (never their data, never a 403 that confirms the id exists).
+
+Error statuses: invalid input -> 400 with a message per field (`{"e164": ["..."]}`) or
+`{"detail": "..."}`; unknown option code in `options/<code>/` -> **400**
+`{"code": ["Неизвестная опция «…»."]}` (the code is input to the toggle, like a field);
+missing/invalid/revoked token -> 401; staff role writing, or a token managing tokens -> 403.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import generics, mixins, serializers, status, viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from portal.api import serializers as s
+from portal.api.permissions import IsSignedInCustomerAdmin
+from portal.billing import services as billing_services
+from portal.billing.models import LedgerEntry, Option, OptionPeriod
+from portal.billing.selectors import customer_balance, month_bounds
+from portal.directory.models import Department, Employee, PhoneNumber
+from portal.events import announce_config_change
+from portal.tenants.models import ApiToken
+
+ID_REGEX = r"[0-9]+"
+
+
+class CustomerModelViewSet(viewsets.ModelViewSet):
+    """CRUD over one customer's rows; every write tells FreeSWITCH what changed (on commit)."""
+
+    config_what: str = ""
+    lookup_value_regex = ID_REGEX
+
+    def get_queryset(self):
+        return self.queryset.filter(customer_id=self.request.user.customer_id)
+
+    def _announce(self) -> None:
+        announce_config_change(customer_id=self.request.user.customer_id, what=self.config_what)
+
+    def _save(self, serializer) -> None:
+        try:
+            with transaction.atomic():
+                serializer.save(customer_id=self.request.user.customer_id)
+                self._announce()
+        except IntegrityError:
+            # Lost a race with a concurrent write of the same unique value.
+            raise serializers.ValidationError(
+                {"detail": _("Такая запись уже есть; обновите страницу и попробуйте снова.")}
+            )
+
+    def perform_create(self, serializer) -> None:
+        self._save(serializer)
+
+    def perform_update(self, serializer) -> None:
+        self._save(serializer)
+
+    def perform_destroy(self, instance) -> None:
+        with transaction.atomic():
+            instance.delete()
+            self._announce()
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Departments of the customer"),
+    create=extend_schema(summary="Create a department"),
+)
+class DepartmentViewSet(CustomerModelViewSet):
+    queryset = Department.objects.all()
+    serializer_class = s.DepartmentSerializer
+    config_what = "department"
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Employees (SIP users) of the customer"),
+    create=extend_schema(
+        summary="Create an employee",
+        description="The response is the only one that contains `sip_password`.",
+        responses={201: s.EmployeeCreatedSerializer},
+    ),
+)
+class EmployeeViewSet(CustomerModelViewSet):
+    queryset = Employee.objects.all()
+    serializer_class = s.EmployeeSerializer
+    config_what = "employee"
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        self.perform_create(serializer)
+        data = s.EmployeeCreatedSerializer(
+            serializer.instance, context=self.get_serializer_context()
+        )
+        return Response(data.data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Phone numbers of the customer"),
+    create=extend_schema(summary="Add a phone number"),
+)
+class NumberViewSet(CustomerModelViewSet):
+    queryset = PhoneNumber.objects.all()
+    serializer_class = s.NumberSerializer
+    config_what = "number"
+
+
+def _option_rows(customer_id: int, options=None) -> list[dict]:
+    enabled_ids = set(
+        OptionPeriod.objects.filter(customer_id=customer_id, ended_at__isnull=True).values_list(
+            "option_id", flat=True
+        )
+    )
+    if options is None:
+        options = Option.objects.filter(Q(is_available=True) | Q(id__in=enabled_ids))
+    language = get_language() or "ru"
+    return [
+        {
+            "code": o.code,
+            "name": o.name(language),
+            "description": o.description(language),
+            "monthly_price": o.monthly_price,
+            "enabled": o.id in enabled_ids,
+        }
+        for o in options
+    ]
+
+
+class OptionListView(APIView):
+    @extend_schema(
+        summary="The option catalog with each option's state for the customer",
+        responses=s.OptionSerializer(many=True),
+    )
+    def get(self, request):
+        rows = _option_rows(request.user.customer_id)
+        return Response(s.OptionSerializer(rows, many=True).data)
+
+
+class OptionToggleView(APIView):
+    """Switch an option on or off: takes effect in FreeSWITCH and in billing from today."""
+
+    @extend_schema(
+        summary="Switch an option on or off",
+        description="An unknown or unavailable option code is a 400 with "
+        '`{"code": ["…"]}`. Switching to the current state is a no-op (`changed: false`).',
+        request=s.OptionToggleSerializer,
+        responses={200: s.OptionToggledSerializer},
+        parameters=[OpenApiParameter("code", OpenApiTypes.STR, OpenApiParameter.PATH)],
+    )
+    def put(self, request, code: str):
+        data = s.OptionToggleSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        changed = billing_services.option_set(
+            customer=request.user.customer, code=code, enabled=data.validated_data["enabled"]
+        )
+        option = Option.objects.get(code=code)
+        row = _option_rows(request.user.customer_id, [option])[0]
+        return Response(s.OptionToggledSerializer({**row, "changed": changed}).data)
+
+    @extend_schema(
+        summary="Switch an option on or off (same as PUT)",
+        request=s.OptionToggleSerializer,
+        responses={200: s.OptionToggledSerializer},
+        parameters=[OpenApiParameter("code", OpenApiTypes.STR, OpenApiParameter.PATH)],
+    )
+    def post(self, request, code: str):
+        return self.put(request, code)
+
+
+@extend_schema(
+    summary="Ledger: the customer's charges and payments, newest first",
+    parameters=[s.LedgerFilterSerializer],
+)
+class LedgerView(generics.ListAPIView):
+    serializer_class = s.LedgerEntrySerializer
+
+    def get_queryset(self):
+        filters = s.LedgerFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        qs = LedgerEntry.objects.filter(customer_id=self.request.user.customer_id)
+        month = filters.validated_data.get("month")
+        if month:
+            first, last = month_bounds(dt.date.fromisoformat(f"{month}-01"))
+            qs = qs.filter(period_start__gte=first, period_start__lte=last)
+        category = filters.validated_data.get("category")
+        if category:
+            qs = qs.filter(category=category)
+        return qs
+
+
+class BalanceView(APIView):
+    @extend_schema(summary="Balance: payments minus charges", responses=s.BalanceSerializer)
+    def get(self, request):
+        customer = request.user.customer
+        data = {"balance": customer_balance(customer), "currency": customer.currency}
+        return Response(s.BalanceSerializer(data).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="API tokens of the customer (portal session only)"),
+    create=extend_schema(
+        summary="Issue an API token (portal session only)",
+        description="The response is the only one that contains the key.",
+        responses={201: s.ApiTokenCreatedSerializer},
+    ),
+    destroy=extend_schema(summary="Revoke an API token (portal session only)"),
+)
+class ApiTokenViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = s.ApiTokenSerializer
+    permission_classes = [IsSignedInCustomerAdmin]
+    lookup_value_regex = ID_REGEX
+
+    def get_queryset(self):
+        return ApiToken.objects.filter(customer_id=self.request.user.customer_id).select_related(
+            "created_by"
+        )
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        token, key = ApiToken.issue(
+            customer=request.user.customer,
+            name=serializer.validated_data["name"],
+            created_by=request.user,
+        )
+        token.key = key
+        return Response(s.ApiTokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance) -> None:
+        # Revoked, not deleted: the row stays for the audit trail; revoking twice is harmless.
+        ApiToken.objects.filter(pk=instance.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
