@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "portal.switch",
     "portal.web",
     "portal.api",
+    "pbx",
 ]
 
 MIDDLEWARE = [

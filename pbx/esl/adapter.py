@@ -1,0 +1,216 @@
+"""The only module that imports greenswitch: an inbound ESL connection with timeouts.
+
+greenswitch gives us the socket, the reader greenlet and `auth`. We add what a call-control
+service needs and it lacks: a reply timeout on every command (a hung switch must not hang us),
+event bodies decoded by our own parser (`pbx.esl.protocol`: duplicate headers kept, JSON and
+BACKGROUND_JOB bodies understood), and events put on one queue in arrival order. Handlers run
+in another greenlet that reads `events`: the reader greenlet must never wait, since it is the
+one that delivers replies.
+Runs only inside the gevent-patched call-control process.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import gevent
+import gevent.event
+import gevent.queue
+import greenswitch
+from greenswitch.esl import NotConnectedError
+
+from pbx.esl.protocol import Event, Frame, parse_event
+
+log = logging.getLogger(__name__)
+
+__all__ = ["EslConnection", "EslError", "EslTimeout", "NotConnectedError"]
+
+
+class EslError(Exception):
+    """The connection failed: refused, closed, or authentication rejected."""
+
+
+class EslTimeout(EslError):
+    """No reply within the timeout. The connection is closed: replies are matched by order."""
+
+
+class EslConnection(greenswitch.InboundESL):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        password: str,
+        *,
+        connect_timeout: float = 5.0,
+        reply_timeout: float = 10.0,
+    ) -> None:
+        super().__init__(host, port, password, timeout=connect_timeout)
+        self.events: gevent.queue.Queue[Event | None] = gevent.queue.Queue()
+        self.reply_timeout = reply_timeout
+        self.closed = gevent.event.Event()
+
+    # -- connection ---------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Connect and authenticate, or raise EslError. Never waits longer than the timeouts."""
+        try:
+            with gevent.Timeout(self.timeout + self.reply_timeout, EslTimeout("connect timed out")):
+                super().connect()
+        except ValueError as exc:  # greenswitch: "Invalid password."
+            self.close()
+            raise EslError("authentication rejected") from exc
+        except (OSError, NotConnectedError) as exc:
+            self.close()
+            raise EslError(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
+        except EslTimeout:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self.connected = False
+        self._run = False
+        sock = getattr(self, "sock", None)
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
+        for pending in self._commands_sent:
+            if not pending.ready():
+                pending.set_exception(EslError("connection closed"))
+        self._commands_sent.clear()
+        if not self.closed.is_set():
+            self.events.put(None)  # tells the dispatcher the stream ended
+        self.closed.set()
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        """Block until the switch (or we) closed the socket."""
+        if self._receive_events_greenlet is not None:
+            self._receive_events_greenlet.join(timeout)
+            if self._receive_events_greenlet.dead:
+                self.close()
+        return self.closed.wait(timeout)
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def send(self, data: str, timeout: float | None = None):
+        if not self.connected:
+            raise NotConnectedError()
+        pending = gevent.event.AsyncResult()
+        self._commands_sent.append(pending)
+        try:
+            self.sock.sendall((data + "\n\n").encode("utf-8"))
+            return pending.get(timeout=timeout or self.reply_timeout)
+        except gevent.Timeout as exc:
+            self.close()
+            raise EslTimeout(f"no reply to {data.split()[0]!r} within the timeout") from exc
+        except OSError as exc:
+            self.close()
+            raise EslError(f"send failed: {exc}") from exc
+
+    def api(self, command: str, timeout: float | None = None) -> str:
+        """Run `api <command>` and return the response body (e.g. "+OK ...", "-ERR ...")."""
+        return self.send(f"api {command}", timeout=timeout).data
+
+    def bgapi(self, command: str, job_uuid: str) -> str:
+        """Run `bgapi` with our own Job-UUID; the result comes later as BACKGROUND_JOB."""
+        reply = self.send(f"bgapi {command}\nJob-UUID: {job_uuid}")
+        return reply.headers.get("Reply-Text", "")
+
+    def command(self, line: str) -> str:
+        """A plain ESL command (`event plain ...`, `filter ...`); returns Reply-Text."""
+        return self.send(line).headers.get("Reply-Text", "")
+
+    # -- events -------------------------------------------------------------------------------
+
+    def receive_events(self) -> None:
+        try:
+            super().receive_events()
+        finally:
+            self.close()
+
+    def handle_event(self, event) -> None:
+        content_type = event.headers.get("Content-Type")
+        if content_type in ("text/event-plain", "text/event-json"):
+            length = int(event.headers["Content-Length"])
+            body = self._read_socket(self.sock_file, length).encode("utf-8")
+            self.events.put(parse_event(Frame(headers=dict(event.headers), body=body)))
+            return
+        if content_type == "text/disconnect-notice":
+            length = int(event.headers.get("Content-Length") or 0)
+            if length:
+                self._read_socket(self.sock_file, length)
+            self.connected = False
+            return
+        super().handle_event(event)
+
+
+class OutboundCall(greenswitch.esl.OutboundSession):
+    """One call FreeSWITCH handed to our outbound socket (dialplan `socket ... async full`).
+
+    Every wait has a timeout; a caller who hangs up ends the session with EslError.
+    """
+
+    def __init__(self, sock, address, *, reply_timeout: float = 10.0) -> None:
+        super().__init__(address, sock)
+        self.reply_timeout = reply_timeout
+        self.variables: dict[str, str] = {}
+
+    def start(self) -> None:
+        """`connect` (the channel's data comes back), `myevents`, `linger`."""
+        with gevent.Timeout(self.reply_timeout, EslTimeout("no reply to connect")):
+            self.connect()
+        data = self.session_data or {}
+        self.variables = {k[9:]: v for k, v in data.items() if k.startswith("variable_")}
+        self.send("myevents")
+        self.send("linger 5")
+
+    @property
+    def uuid(self) -> str:
+        return (self.session_data or {}).get("Unique-ID", "")
+
+    def send(self, data: str, timeout: float | None = None):
+        if not self.connected:
+            raise EslError("caller gone")
+        pending = gevent.event.AsyncResult()
+        self._commands_sent.append(pending)
+        try:
+            self.sock.sendall((data + "\n\n").encode("utf-8"))
+            return pending.get(timeout=timeout or self.reply_timeout)
+        except gevent.Timeout as exc:
+            raise EslTimeout(f"no reply to {data.split()[0]!r}") from exc
+        except greenswitch.esl.OutboundSessionHasGoneAway as exc:
+            raise EslError("caller gone") from exc
+        except OSError as exc:
+            raise EslError(f"send failed: {exc}") from exc
+
+    def execute(self, app: str, arg: str = "", *, timeout: float = 60.0):
+        """Run a dialplan application and wait for its CHANNEL_EXECUTE_COMPLETE."""
+        from pbx.esl import commands
+
+        message = commands.sendmsg_execute(app, arg)
+        pending = gevent.event.AsyncResult()
+        self.register_expected_event(
+            "CHANNEL_EXECUTE_COMPLETE", "current_application", app, pending
+        )
+        self.send(message)
+        try:
+            return pending.get(timeout=timeout)
+        except gevent.Timeout as exc:
+            raise EslTimeout(f"{app} did not complete within {timeout}s") from exc
+        except greenswitch.esl.OutboundSessionHasGoneAway as exc:
+            raise EslError("caller gone") from exc
+
+    def unavailable(self) -> None:
+        """End a call we cannot serve, with a cause the caller's network understands."""
+        try:
+            self.execute("hangup", "SERVICE_UNAVAILABLE", timeout=self.reply_timeout)
+        except EslError:
+            pass
+
+    def close(self) -> None:
+        self._run = False
+        try:
+            self.sock.close()
+        except OSError:
+            pass

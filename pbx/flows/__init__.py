@@ -1,0 +1,81 @@
+"""Call flows plug into the call-control service here.
+
+A flow is one module in this package that defines `flow = SomeFlow()`, a subclass of `Flow`.
+Every module here is discovered at start-up: adding a flow is writing one module.
+
+The service calls a flow from gevent greenlets of the call-control process:
+- `on_event(ctx, event)` for every event whose name is in `events` (CUSTOM events by subclass);
+- `on_connected(ctx)` after each (re)connect to a node, once the subscription is in place;
+- `on_lost_hangup(ctx, call)` for a channel of this flow that ended while ESL was down;
+- `handle_session(session)` for outbound-socket calls whose `pbx_flow` variable names it.
+Flows keep state in the database and decide with pure functions; they never sleep on timers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pbx.esl.protocol import Event
+    from pbx.models import ActiveCall
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NodeContext:
+    """What a flow may do with one FreeSWITCH node: run API commands on it."""
+
+    node: str
+    api: Any  # callable(command: str) -> str
+    bgapi: Any  # callable(command: str, job_uuid: str) -> str
+
+
+@dataclass
+class Flow:
+    name: str = ""
+    events: frozenset[str] = field(default_factory=frozenset)
+    # Outbound-socket sessions with `pbx_flow=<one of these>` are handed to handle_session.
+    session_names: frozenset[str] = field(default_factory=frozenset)
+
+    def on_event(self, ctx: NodeContext, event: Event) -> None:
+        pass
+
+    def on_connected(self, ctx: NodeContext) -> None:
+        pass
+
+    def on_lost_hangup(self, ctx: NodeContext, call: ActiveCall) -> None:
+        pass
+
+    def handle_session(self, session: Any) -> None:
+        raise NotImplementedError
+
+
+def discover() -> list[Flow]:
+    """Import every module of this package and collect their `flow` objects."""
+    flows: list[Flow] = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        flow = getattr(module, "flow", None)
+        if isinstance(flow, Flow):
+            flows.append(flow)
+        else:
+            log.warning("pbx.flows.%s defines no `flow`; ignored", info.name)
+    return flows
+
+
+def subscription(flows: list[Flow]) -> list[str]:
+    """Event names for `event plain ...`: plain names, then CUSTOM and its subclasses."""
+    names = {"BACKGROUND_JOB", "CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE"}
+    subclasses: set[str] = set()
+    for flow in flows:
+        for name in flow.events:
+            (subclasses if "::" in name else names).add(name)
+    ordered = sorted(names)
+    if subclasses:
+        ordered += ["CUSTOM", *sorted(subclasses)]
+    return ordered
