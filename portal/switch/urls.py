@@ -1,5 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from portal.switch import views
 
 app_name = "switch"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("switch/", views.status, name="status"),
+]
