@@ -193,3 +193,13 @@ def test_two_workers_accruing_the_same_day_at_once_charge_once():
         t.join(timeout=10)
     assert sorted(results) == [False, True]
     assert len(charges(cust, "tariff")) == 1
+
+
+def test_a_withdrawn_option_can_be_switched_off_but_not_on(cust):
+    from portal.billing.models import Option
+
+    services.option_set(customer=cust, code="callback", enabled=True)
+    Option.objects.filter(code="callback").update(is_available=False)
+    assert services.option_set(customer=cust, code="callback", enabled=False) is True
+    with pytest.raises(ValidationError):
+        services.option_set(customer=cust, code="callback", enabled=True)

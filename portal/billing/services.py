@@ -58,8 +58,10 @@ def option_set(
     Raises ValidationError for an unknown or unavailable option code.
     """
     now = now or timezone.now()
-    option = Option.objects.filter(code=code, is_available=True).first()
-    if option is None:
+    option = Option.objects.filter(code=code).first()
+    # A withdrawn option can still be switched off (or the customer would pay for it forever),
+    # but nobody can switch it on any more.
+    if option is None or (enabled and not option.is_available):
         raise ValidationError(
             {"code": _("Неизвестная опция «%(code)s».") % {"code": code[:60]}}, code="unknown"
         )
