@@ -95,7 +95,7 @@ class NodeWorker:
             )
             try:
                 conn.connect()
-                conn.command("event plain " + " ".join(subscription(self.flows)))
+                conn.command(commands.event_plain(subscription(self.flows)))
             except EslError as exc:
                 state = "auth_failed" if "authentication" in str(exc) else "disconnected"
                 store.node_state(self.name, state, error=str(exc))

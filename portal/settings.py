@@ -209,3 +209,7 @@ FREESWITCH_XML_CURL_PASSWORD = env("FREESWITCH_XML_CURL_PASSWORD")
 # Outbound ESL socket (dialplan `socket` application) served by the call-control service.
 CALLCONTROL_SOCKET_HOST = env("CALLCONTROL_SOCKET_HOST", "127.0.0.1")
 CALLCONTROL_SOCKET_PORT = envint("CALLCONTROL_SOCKET_PORT", "8084")
+# Seconds the call-control service waits for any ESL reply before dropping the connection.
+CALLCONTROL_REPLY_TIMEOUT = float(env("CALLCONTROL_REPLY_TIMEOUT", "10"))
+# How often each node's worker looks for configuration changes to push.
+CALLCONTROL_PUSH_INTERVAL = float(env("CALLCONTROL_PUSH_INTERVAL", "0.5"))

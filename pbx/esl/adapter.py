@@ -114,7 +114,9 @@ class EslConnection(greenswitch.InboundESL):
 
     def bgapi(self, command: str, job_uuid: str) -> str:
         """Run `bgapi` with our own Job-UUID; the result comes later as BACKGROUND_JOB."""
-        reply = self.send(f"bgapi {command}\nJob-UUID: {job_uuid}")
+        from pbx.esl import commands
+
+        reply = self.send(commands.bgapi(command, job_uuid))
         return reply.headers.get("Reply-Text", "")
 
     def command(self, line: str) -> str:

@@ -70,7 +70,13 @@ def discover() -> list[Flow]:
 
 def subscription(flows: list[Flow]) -> list[str]:
     """Event names for `event plain ...`: plain names, then CUSTOM and its subclasses."""
-    names = {"BACKGROUND_JOB", "CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE"}
+    names = {
+        "BACKGROUND_JOB",
+        "CHANNEL_CREATE",
+        "CHANNEL_ANSWER",
+        "CHANNEL_HANGUP_COMPLETE",
+        "HEARTBEAT",
+    }
     subclasses: set[str] = set()
     for flow in flows:
         for name in flow.events:

@@ -27,9 +27,20 @@ class Command(BaseCommand):
             )
         if not settings.FREESWITCH_NODES:
             raise CommandError("FREESWITCH_NODES is empty: nothing to connect to.")
+        from portal.switch.services import nodes_sync_from_settings
+
+        nodes_sync_from_settings()
         flows = discover()
         workers = [
-            NodeWorker(name, node["host"], node["port"], password, flows)
+            NodeWorker(
+                name,
+                node["host"],
+                node["port"],
+                password,
+                flows,
+                reply_timeout=settings.CALLCONTROL_REPLY_TIMEOUT,
+                push_interval=settings.CALLCONTROL_PUSH_INTERVAL,
+            )
             for name, node in settings.FREESWITCH_NODES.items()
         ]
         server = OutboundSocketServer(
