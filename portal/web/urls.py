@@ -1,9 +1,35 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from portal.web import views
+
 app_name = "web"
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="web/login.html"), name="login"),
+    path("", views.home, name="home"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            template_name="web/login.html", redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("pbx/", views.pbx, name="pbx"),
+    path("pbx/tariff/", views.tariff, name="tariff"),
+    path("pbx/tariff/options/", views.option_toggle, name="option_toggle"),
+    path("departments/", views.departments, name="departments"),
+    path("departments/new/", views.department_create, name="department_create"),
+    path("departments/<int:pk>/", views.department_edit, name="department_edit"),
+    path("employees/", views.employees, name="employees"),
+    path("employees/new/", views.employee_create, name="employee_create"),
+    path("employees/<int:pk>/", views.employee_edit, name="employee_edit"),
+    path("numbers/", views.numbers, name="numbers"),
+    path("numbers/new/", views.number_create, name="number_create"),
+    path("numbers/<int:pk>/", views.number_edit, name="number_edit"),
+    path("ivr/", views.ivr, name="ivr"),
+    path("statistics/", views.statistics, name="statistics"),
+    path("more/", views.more, name="more"),
+    path("profile/", views.profile, name="profile"),
+    path("profile/password/", views.password_change, name="password_change"),
 ]
