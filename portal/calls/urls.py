@@ -1,5 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from portal.calls import views
 
 app_name = "calls"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.cdr_intake, name="cdr_intake"),
+    path("<slug:node>/", views.cdr_intake, name="cdr_intake_node"),
+]

@@ -1,0 +1,339 @@
+"""Calls writes: CDR intake.
+
+Two deliveries describe the same call leg, both after hangup:
+- `CHANNEL_HANGUP_COMPLETE` from ESL (the call-control service parses the event and passes the
+  header dict, values URL-decoded; `Hangup-Cause` may come as a list since it is sent twice);
+- a mod_json_cdr POST (`/freeswitch/cdr/`): a JSON document with `variables` (channel variables,
+  URL-encoded unless `encode-values` is false), `callflow` (caller profiles, the current one first),
+  `channel_data`, `switchname`...
+
+`cdr_ingest` turns either into the same fields and keeps exactly one `CallRecord` per FreeSWITCH
+Unique-ID whatever the order and number of deliveries. Merge rule (commutative, so "event then
+HTTP" and "HTTP then event" end in the same row): times and counters only move outwards
+(start/answer: earliest, end/duration/billsec: largest); texts and the customer fill what is
+empty, and where both deliveries carry a different non-empty value the mod_json_cdr one wins
+(it is the switch's own CDR record, sent with retries). An empty or missing value never erases
+anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import logging
+import re
+from urllib.parse import parse_qs, unquote
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from portal.calls.models import CallRecord
+from portal.calls.signals import cdr_ingested
+from portal.tenants.models import Customer
+
+log = logging.getLogger(__name__)
+
+SOURCE_EVENT = "event"
+SOURCE_HTTP = "http"
+SOURCE_RANK = {SOURCE_EVENT: 1, SOURCE_HTTP: 2}
+UUID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+EXTENSION_RE = re.compile(r"^[1-9][0-9]{1,5}$")
+OUR_PREFIX = "pbx_"
+MAX_OUR_VARIABLES = 50
+MAX_VALUE_CHARS = 500
+
+TEXT_FIELDS = [
+    "node",
+    "direction",
+    "caller_number",
+    "callee_number",
+    "caller_id_shown",
+    "hangup_cause",
+    "recording_path",
+    "customer_id",
+]
+EARLIEST_FIELDS = ["started_at", "answered_at"]
+LARGEST_FIELDS = ["ended_at", "duration_seconds", "billsec"]
+
+
+# --- normalising the two shapes -------------------------------------------------------------
+
+
+def _first(value) -> str:
+    """A header value as one string (lists: repeated headers or JSON arrays -> first non-empty)."""
+    if isinstance(value, list | tuple):
+        for item in value:
+            text = _first(item)
+            if text:
+                return text
+        return ""
+    if value is None or isinstance(value, dict):
+        return ""
+    return str(value).strip()
+
+
+def _first_profile(callflow) -> dict:
+    """The current caller profile of a mod_json_cdr `callflow` (an object, or a list in some
+    versions; with repeated `callflow` keys the parser keeps the first = current one)."""
+    if isinstance(callflow, list):
+        callflow = callflow[0] if callflow else {}
+    if not isinstance(callflow, dict):
+        return {}
+    profile = callflow.get("caller_profile")
+    return profile if isinstance(profile, dict) else {}
+
+
+def json_cdr_flatten(doc: dict, *, values_encoded: bool | None = None) -> dict:
+    """A mod_json_cdr document as an event-style header dict (`variable_*`, `Caller-*`...).
+
+    `values_encoded`: mod_json_cdr URL-encodes every variable value unless `encode-values` is
+    false (settings.FREESWITCH_CDR_ENCODED_VALUES, default True as in FreeSWITCH)."""
+    if values_encoded is None:
+        values_encoded = getattr(settings, "FREESWITCH_CDR_ENCODED_VALUES", True)
+    variables = doc.get("variables")
+    variables = variables if isinstance(variables, dict) else {}
+    flat: dict = {}
+    for name, value in variables.items():
+        text = _first(value)
+        flat[f"variable_{name}"] = unquote(text) if values_encoded else text
+    profile = _first_profile(doc.get("callflow"))
+    channel = doc.get("channel_data") if isinstance(doc.get("channel_data"), dict) else {}
+    flat.update(
+        {
+            "Unique-ID": flat.get("variable_uuid") or _first(profile.get("uuid")),
+            "Call-Direction": _first(channel.get("direction")) or flat.get("variable_direction"),
+            "Caller-ANI": _first(profile.get("ani")),
+            "Caller-Caller-ID-Number": _first(profile.get("caller_id_number")),
+            "Caller-Destination-Number": _first(profile.get("destination_number")),
+            "Caller-Context": _first(profile.get("context")),
+            "Hangup-Cause": flat.get("variable_hangup_cause", ""),
+            "FreeSWITCH-Switchname": _first(doc.get("switchname")),
+        }
+    )
+    return flat
+
+
+def _epoch(value: str) -> dt.datetime | None:
+    try:
+        seconds = int(float(value))
+    except (TypeError, ValueError):
+        return None
+    if seconds <= 0:  # FreeSWITCH says 0 for "never" (not answered, ...)
+        return None
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+
+
+def _count(value: str) -> int | None:
+    try:
+        number = int(float(value))
+    except (TypeError, ValueError):
+        return None
+    return number if number >= 0 else None
+
+
+def _customer_id(tag: str) -> int | None:
+    """Our `pbx_customer` tag, only if it names an existing customer."""
+    if not tag.isdigit() or len(tag) > 18:
+        return None
+    customer_id = int(tag)
+    return customer_id if Customer.objects.filter(pk=customer_id).exists() else None
+
+
+def _direction(get, var, callee: str) -> str:
+    tag = var("pbx_direction").lower()
+    if tag in CallRecord.Direction.values:
+        return tag
+    context = get("Caller-Context")
+    channel_direction = (get("Call-Direction") or var("direction")).lower()
+    if context == "public":  # came in from a trunk
+        return CallRecord.Direction.INBOUND
+    if channel_direction == "outbound":  # a leg the switch originated towards somebody
+        return CallRecord.Direction.OUTBOUND
+    if channel_direction == "inbound" and callee:  # one of our phones dialled
+        return (
+            CallRecord.Direction.INTERNAL
+            if EXTENSION_RE.match(callee)
+            else CallRecord.Direction.OUTBOUND
+        )
+    return ""
+
+
+def cdr_fields(flat: dict, *, node: str = "") -> dict:
+    """The CallRecord fields of one event-style header dict (plus `uuid`)."""
+
+    def get(name: str) -> str:
+        return _first(flat.get(name))[:MAX_VALUE_CHARS]
+
+    def var(name: str) -> str:
+        return get(f"variable_{name}")
+
+    caller = get("Caller-ANI") or get("Caller-Orig-Caller-ID-Number")
+    caller = caller or get("Caller-Caller-ID-Number")
+    callee = get("Caller-Destination-Number")
+    shown = var("effective_caller_id_number") or var("origination_caller_id_number") or caller
+    started, answered, ended = (
+        _epoch(var("start_epoch")),
+        _epoch(var("answer_epoch")),
+        _epoch(var("end_epoch")),
+    )
+    duration = _count(var("duration"))
+    if duration is None and started and ended:
+        duration = max(0, int((ended - started).total_seconds()))
+    billsec = _count(var("billsec"))
+    if billsec is None and answered and ended:
+        billsec = max(0, int((ended - answered).total_seconds()))
+    ours = {}
+    for name in sorted(flat):
+        value = _first(flat[name])[:MAX_VALUE_CHARS]
+        if name.startswith(f"variable_{OUR_PREFIX}") and value and len(ours) < MAX_OUR_VARIABLES:
+            ours[name[len("variable_") :][:64]] = value
+    return {
+        "uuid": get("Unique-ID") or var("uuid"),
+        "customer_id": _customer_id(var("pbx_customer")),
+        "node": (node or get("FreeSWITCH-Node") or get("FreeSWITCH-Switchname"))[:64],
+        "direction": _direction(get, var, callee),
+        "caller_number": caller[:64],
+        "callee_number": callee[:64],
+        "caller_id_shown": shown[:64],
+        "started_at": started,
+        "answered_at": answered,
+        "ended_at": ended,
+        "duration_seconds": duration,
+        "billsec": billsec,
+        "hangup_cause": (get("Hangup-Cause") or var("hangup_cause"))[:64],
+        "recording_path": var("pbx_recording_path")[:500],
+        "variables": ours,
+    }
+
+
+# --- ingest ----------------------------------------------------------------------------------
+
+
+def _merge(record: CallRecord, data: dict, source: str) -> list[str]:
+    """Merge `data` into `record` in memory; returns the names of the fields that changed."""
+    old_rank = max((SOURCE_RANK.get(s, 0) for s in record.sources), default=0)
+    wins = SOURCE_RANK[source] > old_rank
+    changed = []
+    for name in TEXT_FIELDS:
+        new, old = data[name], getattr(record, name)
+        if new in ("", None) or new == old:
+            continue
+        if old in ("", None) or wins:
+            setattr(record, name, new)
+            changed.append(name)
+    for names, pick in ((EARLIEST_FIELDS, min), (LARGEST_FIELDS, max)):
+        for name in names:
+            new, old = data[name], getattr(record, name)
+            if new is None:
+                continue
+            value = new if old is None else pick(old, new)
+            if value != old:
+                setattr(record, name, value)
+                changed.append(name)
+    ours = {**data["variables"], **record.variables}
+    if wins:
+        ours = {**record.variables, **data["variables"]}
+    if ours != record.variables:
+        record.variables = ours
+        changed.append("variables")
+    sources = sorted({*record.sources, source})
+    if sources != record.sources:
+        record.sources = sources
+        changed.append("sources")
+    return changed
+
+
+def cdr_ingest(fields: dict, *, source: str, node: str = "", uuid: str = "") -> CallRecord:
+    """Store one CDR delivery; one row per Unique-ID, merged with earlier deliveries.
+
+    `fields`: an ESL event as a header dict (source="event") or a mod_json_cdr document
+    (source="http"; recognised by its `variables` object). `node`: our name of the node it came
+    from (else a `FreeSWITCH-Node` field, else FreeSWITCH-Switchname). `uuid`: fallback Unique-ID (mod_json_cdr's `?uuid=`).
+    Raises ValidationError when there is no usable Unique-ID.
+
+    `cdr_ingested` is sent on commit when the row is created or just became complete."""
+    if source not in SOURCE_RANK:
+        raise ValueError(f"unknown CDR source {source!r}")
+    if isinstance(fields.get("variables"), dict):
+        fields = json_cdr_flatten(fields)
+    data = cdr_fields(fields, node=node)
+    data["uuid"] = data["uuid"] or _first(uuid)
+    if not UUID_RE.match(data["uuid"]):
+        raise ValidationError(
+            {"uuid": f"no usable Unique-ID in the CDR ({data['uuid'][:80]!r})"}, code="no_uuid"
+        )
+    with transaction.atomic():
+        record, created = CallRecord.objects.get_or_create(
+            uuid=data["uuid"], defaults={**data, "sources": [source]}
+        )
+        became_complete = False
+        if not created:
+            record = CallRecord.objects.select_for_update().get(pk=record.pk)
+            was_complete = record.is_complete
+            changed = _merge(record, data, source)
+            if changed:
+                record.save(update_fields=[*changed, "updated_at"])
+            became_complete = record.is_complete and not was_complete
+        if created or became_complete:
+            record_id, complete = record.pk, record.is_complete
+            transaction.on_commit(
+                lambda: cdr_ingested.send(
+                    sender=CallRecord,
+                    call_record_id=record_id,
+                    created=created,
+                    complete=complete,
+                )
+            )
+    log.debug("cdr %s from %s (%s)", record.uuid, source, "new" if created else "merged")
+    return record
+
+
+# --- the mod_json_cdr HTTP body --------------------------------------------------------------
+
+
+def _keep_first(pairs):
+    """json object hook: mod_json_cdr repeats `callflow` (one per caller profile, current first)."""
+    result: dict = {}
+    for key, value in pairs:
+        result.setdefault(key, value)
+    return result
+
+
+def json_cdr_parse(body: bytes, content_type: str = "") -> dict:
+    """Decode what mod_json_cdr POSTs, per its `encode` parameter:
+    - `encode=false` (its default): the JSON itself, `Content-Type: application/json`;
+    - `encode=true`: `cdr=<URL-encoded JSON>`, `application/x-www-form-urlencoded`;
+    - `encode=base64`: `cdr=<base64 JSON>`, `application/x-www-form-base64-encoded`.
+    The URL gets `?uuid=<Unique-ID>` appended. Raises ValueError with a message fit for the
+    HTTP response."""
+    body = body.strip()
+    if not body:
+        raise ValueError("empty body: expected a mod_json_cdr JSON document")
+    content_type = content_type.lower()
+    if body.startswith(b"cdr=") or "form-" in content_type:
+        values = parse_qs(body.decode("ascii", "replace"), keep_blank_values=True).get("cdr")
+        if "base64" in content_type:
+            # base64 is not URL-encoded by FreeSWITCH: '+' and '/' arrive as they are.
+            payload = body[4:] if body.startswith(b"cdr=") else b""
+            try:
+                body = base64.b64decode(payload, validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("cdr field is not valid base64")
+        elif values:
+            body = values[0].encode("utf-8")
+        else:
+            raise ValueError("form body without a cdr field")
+    try:
+        doc = json.loads(body.decode("utf-8"), object_pairs_hook=_keep_first)
+    except UnicodeDecodeError:
+        raise ValueError("body is not UTF-8")
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    if not isinstance(doc, dict):
+        raise ValueError("JSON CDR must be an object")
+    if not isinstance(doc.get("variables"), dict):
+        raise ValueError("JSON CDR has no variables object")
+    return doc

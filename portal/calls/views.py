@@ -1,0 +1,78 @@
+"""HTTP CDR intake: mod_json_cdr POSTs here (`/freeswitch/cdr/` or `/freeswitch/cdr/<node>/`).
+
+json_cdr.conf.xml on a node:
+    <param name="url" value="https://portal.example/freeswitch/cdr/fs1/"/>
+    <param name="auth-scheme" value="basic"/>
+    <param name="cred" value="freeswitch:$${cdr_password}"/>
+    <param name="encode" value="false"/>   (raw JSON; "true" and "base64" are accepted too)
+FreeSWITCH appends `?uuid=<Unique-ID>` and retries on any non-2xx answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.http import HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from portal.calls.services import SOURCE_HTTP, cdr_ingest, json_cdr_parse
+
+log = logging.getLogger(__name__)
+REALM = "freeswitch-cdr"
+
+
+def _text(status: int, message: str) -> HttpResponse:
+    return HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+def _credentials(request) -> tuple[str, str] | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+def _authorised(request, user: str, password: str) -> bool:
+    given = _credentials(request)
+    if given is None:
+        return False
+    user_ok = hmac.compare_digest(given[0].encode(), user.encode())
+    password_ok = hmac.compare_digest(given[1].encode(), password.encode())
+    return user_ok and password_ok
+
+
+@csrf_exempt
+@require_POST
+def cdr_intake(request, node: str = ""):
+    user = getattr(settings, "FREESWITCH_CDR_USER", "freeswitch") or "freeswitch"
+    password = getattr(settings, "FREESWITCH_CDR_PASSWORD", "") or ""
+    if not password:
+        return _text(403, "CDR intake is disabled: FREESWITCH_CDR_PASSWORD is not set.")
+    if not _authorised(request, user, password):
+        response = _text(401, "Authentication required.")
+        response["WWW-Authenticate"] = f'Basic realm="{REALM}"'
+        return response
+    try:
+        doc = json_cdr_parse(request.body, request.content_type or "")
+    except RequestDataTooBig:
+        return _text(413, "CDR too large.")
+    except ValueError as exc:
+        log.warning("rejected CDR from %s: %s", request.META.get("REMOTE_ADDR"), exc)
+        return _text(400, f"Bad CDR: {exc}")
+    try:
+        record = cdr_ingest(doc, source=SOURCE_HTTP, node=node, uuid=request.GET.get("uuid", ""))
+    except ValidationError as exc:
+        return _text(400, f"Bad CDR: {'; '.join(exc.messages)}")
+    return _text(200, f"OK {record.uuid}")
