@@ -313,3 +313,39 @@ def test_the_signal_is_sent_again_when_a_partial_row_gets_its_final_data(
     with django_capture_on_commit_callbacks(execute=True):
         cdr_ingest(event_02d, source="http")
     assert [(s["created"], s["complete"]) for s in signals] == [(True, False), (False, True)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_deliveries_of_one_call_still_give_one_row():
+    import threading
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL (SQLite answers 'database is locked')")
+
+    event = plain_event("02d-originate-answer-park-kill.txt")
+    doc = json_cdr_from_event(event)
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def deliver(fields, source):
+        try:
+            barrier.wait(timeout=10)
+            cdr_ingest(fields, source=source, node="fs1")
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=deliver, args=(fields, source))
+        for fields, source in [(event, "event"), (doc, "http")] * 2
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert errors == []
+    assert CallRecord.objects.count() == 1
+    assert CallRecord.objects.get().sources == ["event", "http"]
