@@ -113,7 +113,11 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (portal, qcluster, call control) share the file: wait for locks.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # IMMEDIATE: a writer takes the lock when its transaction begins, so two writers queue
+    # instead of failing with "database is locked" halfway through.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "tenants.User"
 
@@ -213,3 +217,10 @@ CALLCONTROL_SOCKET_PORT = envint("CALLCONTROL_SOCKET_PORT", "8084")
 CALLCONTROL_REPLY_TIMEOUT = float(env("CALLCONTROL_REPLY_TIMEOUT", "10"))
 # How often each node's worker looks for configuration changes to push.
 CALLCONTROL_PUSH_INTERVAL = float(env("CALLCONTROL_PUSH_INTERVAL", "0.5"))
+# Nodes off loopback need the operator to confirm the ESL port is firewalled/ACL'd.
+FREESWITCH_ESL_ACL_CONFIRMED = envbool("FREESWITCH_ESL_ACL_CONFIRMED", "False")
+# mod_json_cdr posts CDRs to /freeswitch/cdr/<node>/ with HTTP basic auth.
+FREESWITCH_CDR_USER = env("FREESWITCH_CDR_USER", "freeswitch")
+FREESWITCH_CDR_PASSWORD = env("FREESWITCH_CDR_PASSWORD")
+FREESWITCH_CDR_ENCODED_VALUES = envbool("FREESWITCH_CDR_ENCODED_VALUES", "True")
+FREESWITCH_CONF_DIR = Path(env("FREESWITCH_CONF_DIR", str(BASE_DIR / "freeswitch_conf")))

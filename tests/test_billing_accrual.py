@@ -173,8 +173,6 @@ def test_two_workers_accruing_the_same_day_at_once_charge_once():
 
     from django.db import connection
 
-    if connection.vendor == "sqlite":
-        pytest.skip("concurrent writers need a server database (SQLite :memory: is per thread)")
     cust = factories.customer(activated_on=dt.date(2026, 1, 1))
     barrier = threading.Barrier(2)
     results = []

@@ -321,9 +321,6 @@ def test_simultaneous_deliveries_of_one_call_still_give_one_row():
 
     from django.db import connection
 
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent writers need PostgreSQL (SQLite answers 'database is locked')")
-
     event = plain_event("02d-originate-answer-park-kill.txt")
     doc = json_cdr_from_event(event)
     barrier = threading.Barrier(4)
