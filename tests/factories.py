@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+from portal.billing import catalog
 from portal.billing.models import Tariff
 from portal.directory.models import Department, Employee, PhoneNumber
 from portal.tenants.models import Customer, User
@@ -13,6 +14,7 @@ PASSWORD = "test-pass-123"
 
 
 def customer(name: str | None = None, tariff: str = "Средний", **kw) -> Customer:
+    catalog.ensure()  # a transactional test before this one may have flushed the catalog
     return Customer.objects.create(
         name=name or f"Клиент {next(_seq)}", tariff=Tariff.objects.get(name=tariff), **kw
     )

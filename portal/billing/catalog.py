@@ -165,3 +165,29 @@ OPTIONS = [
         "Customer card on incoming calls.",
     ),
 ]
+
+
+def load(tariff_model, option_model) -> None:
+    """Create or update the default catalog rows (used by the data migration and `ensure`)."""
+    for row in TARIFFS:
+        tariff_model.objects.update_or_create(name=row["name"], defaults=row)
+    for order, (code, name_ru, name_en, price, desc_ru, desc_en) in enumerate(OPTIONS):
+        option_model.objects.update_or_create(
+            code=code,
+            defaults={
+                "name_ru": name_ru,
+                "name_en": name_en,
+                "monthly_price": Decimal(price),
+                "description_ru": desc_ru,
+                "description_en": desc_en,
+                "sort_order": (order + 1) * 10,
+            },
+        )
+
+
+def ensure() -> None:
+    """Load the default catalog if it is missing (e.g. after a test flushed the tables)."""
+    from portal.billing.models import Option, Tariff
+
+    if not Tariff.objects.exists():
+        load(Tariff, Option)

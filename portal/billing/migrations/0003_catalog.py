@@ -1,27 +1,10 @@
-from decimal import Decimal
-
 from django.db import migrations
 
 
 def load_catalog(apps, schema_editor):
-    from portal.billing.catalog import OPTIONS, TARIFFS
+    from portal.billing.catalog import load
 
-    Tariff = apps.get_model("billing", "Tariff")
-    Option = apps.get_model("billing", "Option")
-    for row in TARIFFS:
-        Tariff.objects.update_or_create(name=row["name"], defaults=row)
-    for order, (code, name_ru, name_en, price, desc_ru, desc_en) in enumerate(OPTIONS):
-        Option.objects.update_or_create(
-            code=code,
-            defaults={
-                "name_ru": name_ru,
-                "name_en": name_en,
-                "monthly_price": Decimal(price),
-                "description_ru": desc_ru,
-                "description_en": desc_en,
-                "sort_order": (order + 1) * 10,
-            },
-        )
+    load(apps.get_model("billing", "Tariff"), apps.get_model("billing", "Option"))
 
 
 def schedule_accrual(apps, schema_editor):

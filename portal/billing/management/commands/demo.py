@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from portal.billing import selectors, services
+from portal.billing import catalog, selectors, services
 from portal.billing.models import Tariff
 from portal.directory.models import Department, Employee, PhoneNumber
 from portal.tenants.models import Customer, User
@@ -82,6 +82,7 @@ def create_demo_customer(*, month: dt.date, tz: ZoneInfo, log=lambda _msg: None)
     days = calendar.monthrange(month.year, month.month)[1]
     if days != 31:
         raise ValueError("the seed-001 figures are those of a 31-day month")
+    catalog.ensure()
     Customer.objects.filter(name=DEMO_NAME).delete()
     User.objects.filter(username=DEMO_USERNAME).delete()
 
