@@ -8,6 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from portal.billing import services as billing_services
 from portal.directory import services
 from portal.directory.models import Department, Employee, PhoneNumber
 from portal.events import config_changed
@@ -353,3 +354,15 @@ def test_departments_page_lists_departments_with_their_employees_and_numbers(
     assert "Продажи" in html and "Анна" in html and "+74951234567" in html
     assert "Оповещает об обратном вызове" in html
     assert "Без отдела Борис" in html
+
+
+def test_departments_page_warns_while_callback_is_on_and_no_department_is_flagged(
+    admin_client, customer
+):
+    dept = factories.department(customer, notify_callback=False)
+    url = reverse("web:departments")
+    assert 'data-warning="callback"' not in admin_client.get(url).content.decode()
+    billing_services.option_set(customer=customer, code="callback", enabled=True)
+    assert 'data-warning="callback"' in admin_client.get(url).content.decode()
+    Department.objects.filter(pk=dept.pk).update(notify_callback=True)
+    assert 'data-warning="callback"' not in admin_client.get(url).content.decode()

@@ -261,6 +261,7 @@ def departments(request):
         "loose_numbers": PhoneNumber.objects.for_customer(customer).filter(department=None),
         "can_edit": request.user.is_customer_admin,
         "callback_on": Option.CALLBACK in enabled_option_codes(customer),
+        "any_flagged": any(d.notify_callback for d in depts),
     }
     return render(request, "web/departments.html", context)
 
