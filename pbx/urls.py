@@ -1,5 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from pbx import views
 
 app_name = "freeswitch"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("xml/", views.xml_curl, name="xml_curl"),
+]

@@ -1,0 +1,565 @@
+"""FreeSWITCH XML rendered from the database: directory, dialplan, callcenter.conf.
+
+Pure functions: they take model instances (already loaded, with the related rows passed in
+explicitly) or plain data and return the XML text that mod_xml_curl expects. No queries, no
+HTTP, no ESL. `pbx.xmldata` loads the rows, `pbx.views` serves the answer.
+
+Naming (fixed, derived from ids only, never from names a customer typed):
+- SIP domain of a customer: `c<customer_id>.<PBX_SIP_DOMAIN>` (`c12.pbx.example.com`). Phones
+  register as `<extension>@c12.pbx.example.com`, so extensions only need to be unique within a
+  customer and one customer's `101` is never another's.
+- Dialplan context of a customer's phones: `customer_<customer_id>` (the directory sets
+  `user_context`). Calls from the PSTN trunk arrive in `public`.
+- mod_callcenter queue of a department: `c<customer_id>_d<department_id>@default`;
+  agent of an employee: `c<customer_id>_e<employee_id>`.
+
+Channel variables set on calls (read by call control and the CDR intake): `pbx_customer`,
+`pbx_number` (PhoneNumber id), `pbx_number_e164`, `pbx_department`, `pbx_employee` (on the
+phone's leg, from the directory), `pbx_flow` (which outbound-socket flow handles the call),
+`pbx_recording` (path of the recording when the call-recording option is on).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import phonenumbers
+
+from pbx.xmlbuild import (
+    DIAL_STRING,
+    NOT_FOUND,
+    RenderError,
+    action,
+    db_id,
+    document,
+    fs_safe_secret,
+    param,
+    serialise,
+    sip_display_name,
+    sub,
+    variable,
+)
+
+log = logging.getLogger(__name__)
+
+# Option codes (portal.billing.models.Option) that change the rendered XML. Kept as strings
+# so this module imports no Django models.
+CALLBACK = "callback"
+CALLER_ID = "caller_id"
+CALL_RECORDING = "call_recording"
+
+# PhoneNumber.Kind values.
+MULTICHANNEL = "multichannel"
+REGULAR = "regular"
+ACCESS = "access"
+RETURN = "return"
+FICTIVE = "fictive"
+
+# `pbx_flow` values: the outbound-socket flows of the call-control service.
+FLOW_QUEUE = "queue"  # informational: the caller is in a callcenter queue
+FLOW_CALLBACK_REQUEST = "callback_request"  # the caller pressed 1 in the queue
+FLOW_FICTIVE_ACCESS = "fictive_access"
+FLOW_FICTIVE_RETURN = "fictive_return"
+FLOW_FICTIVE = "fictive"
+SOCKET_FLOWS = {ACCESS: FLOW_FICTIVE_ACCESS, RETURN: FLOW_FICTIVE_RETURN, FICTIVE: FLOW_FICTIVE}
+
+PUBLIC_CONTEXT = "public"
+QUEUE_EXIT = "queue_exit"  # destination the queue transfers to when the member leaves it
+CALLBACK_EXIT_KEY = "1"
+RING_SECONDS = 30
+
+_CONTEXT = re.compile(r"customer_([1-9][0-9]{0,17})\Z")
+_DOMAIN_LABEL = re.compile(r"c([1-9][0-9]{0,17})\Z")
+_EXTENSION = re.compile(r"[1-9][0-9]{1,5}\Z")
+_DIALED = re.compile(r"\+?[0-9]{3,16}\Z")
+_HOST = re.compile(
+    r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z"
+)
+_LANGUAGES = {"ru", "en"}
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """Platform-wide facts the XML depends on (from Django settings; see pbx.xmldata)."""
+
+    sip_domain: str = "pbx.local"
+    socket_host: str = "127.0.0.1"
+    socket_port: int = 8084
+    region: str = "RU"
+
+    def __post_init__(self):
+        if not _HOST.match(self.sip_domain):
+            raise RenderError(f"bad PBX_SIP_DOMAIN {self.sip_domain!r}")
+        if not _HOST.match(self.socket_host):
+            raise RenderError(f"bad CALLCONTROL_SOCKET_HOST {self.socket_host!r}")
+        if not 0 < int(self.socket_port) < 65536:
+            raise RenderError(f"bad CALLCONTROL_SOCKET_PORT {self.socket_port!r}")
+
+    @property
+    def socket_data(self) -> str:
+        return f"{self.socket_host}:{int(self.socket_port)} async full"
+
+
+# --------------------------------------------------------------------------- naming
+
+
+def sip_domain(customer_id: int, base: str) -> str:
+    return f"c{db_id(customer_id)}.{base}"
+
+
+def customer_id_from_domain(domain: str, base: str) -> int | None:
+    """`c12.pbx.example.com` -> 12; anything else (another base, junk) -> None."""
+    label, dot, rest = (domain or "").strip().lower().partition(".")
+    match = _DOMAIN_LABEL.match(label)
+    if not dot or rest != base.lower() or not match:
+        return None
+    return int(match.group(1))
+
+
+def customer_context(customer_id: int) -> str:
+    return f"customer_{db_id(customer_id)}"
+
+
+def customer_id_from_context(context: str) -> int | None:
+    match = _CONTEXT.match(context or "")
+    return int(match.group(1)) if match else None
+
+
+def queue_name(customer_id: int, department_id: int) -> str:
+    return f"c{db_id(customer_id)}_d{db_id(department_id)}@default"
+
+
+def agent_name(customer_id: int, employee_id: int) -> str:
+    return f"c{db_id(customer_id)}_e{db_id(employee_id)}"
+
+
+def valid_extension(value: object) -> str | None:
+    text = str(value or "")
+    return text if _EXTENSION.match(text) else None
+
+
+def e164(value: object, region: str = "RU") -> str | None:
+    """A valid E.164 number (`+74951234567`) or None. Only digits and one leading `+` in."""
+    text = str(value or "")
+    if not _DIALED.match(text):
+        return None
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def exact(dialed: str) -> str:
+    """Dialplan regex matching exactly `dialed` (digits, optional leading +)."""
+    if not _DIALED.match(dialed) and not _EXTENSION.match(dialed):
+        raise RenderError(f"not a dialable number: {dialed!r}")
+    return "^" + re.escape(dialed) + "$"
+
+
+def _language(value: object) -> str:
+    return value if value in _LANGUAGES else "ru"
+
+
+def recording_path(customer_id: int, number_id: int | None = None) -> str:
+    """Where `record_session` writes: ids and the call's uuid under the recordings root."""
+    where = f"c{db_id(customer_id)}"
+    if number_id is not None:
+        where += f"/n{db_id(number_id)}"
+    return f"$${{pbx_recordings_dir}}/{where}/${{uuid}}.wav"
+
+
+# --------------------------------------------------------------------------- directory
+
+
+def outbound_number(employee, numbers: Sequence, options: Iterable[str]) -> str | None:
+    """The number an employee presents outside (and to callers called back).
+
+    With the caller-ID (АОН) option on for the customer and switched on for the employee: the
+    multichannel number of the employee's department. Otherwise the customer's first regular or
+    multichannel number. Numbers are E.164-checked again; a bad one is skipped.
+    """
+    options = set(options)
+    if CALLER_ID in options and getattr(employee, "caller_id_option", False):
+        for number in numbers:
+            if (
+                number.kind == MULTICHANNEL
+                and number.department_id is not None
+                and number.department_id == employee.department_id
+                and e164(number.e164)
+            ):
+                return e164(number.e164)
+    for number in numbers:
+        if number.kind in (REGULAR, MULTICHANNEL) and e164(number.e164):
+            return e164(number.e164)
+    return None
+
+
+def _domain_element(section, customer_id: int, base: str):
+    domain = sub(section, "domain", name=sip_domain(customer_id, base))
+    params = sub(domain, "params")
+    param(params, "dial-string", DIAL_STRING)
+    variables = sub(domain, "variables")
+    variable(variables, "pbx_customer", db_id(customer_id))
+    return domain
+
+
+def _user_element(users, customer, employee, numbers: Sequence, options: Iterable[str]):
+    extension = valid_extension(employee.extension)
+    if extension is None:
+        raise RenderError(f"employee {employee.pk}: bad extension")
+    password = fs_safe_secret(employee.sip_password)
+    user = sub(users, "user", id=extension)
+    params = sub(user, "params")
+    param(params, "password", password)
+    variables = sub(user, "variables")
+    variable(variables, "user_context", customer_context(customer.pk))
+    variable(variables, "pbx_customer", db_id(customer.pk))
+    variable(variables, "pbx_employee", db_id(employee.pk))
+    if employee.department_id:
+        variable(variables, "pbx_department", db_id(employee.department_id))
+    variable(variables, "effective_caller_id_name", sip_display_name(employee.name) or extension)
+    variable(variables, "effective_caller_id_number", extension)
+    presented = outbound_number(employee, numbers, options)
+    if presented:
+        variable(variables, "outbound_caller_id_number", presented)
+    variable(variables, "toll_allow", "none")
+    return user
+
+
+def render_directory_domain(
+    customer,
+    employees: Iterable,
+    *,
+    numbers: Sequence = (),
+    options: Iterable[str] = (),
+    settings: RenderSettings,
+) -> str:
+    """The customer's SIP domain with every active employee as a user.
+
+    An employee whose data cannot be rendered safely (e.g. a SIP password with `$`) is left
+    out rather than breaking the whole domain.
+    """
+    options = frozenset(options)
+    root, section = document("directory")
+    domain = _domain_element(section, customer.pk, settings.sip_domain)
+    users = sub(sub(sub(domain, "groups"), "group", name="default"), "users")
+    for employee in employees:
+        if not employee.is_active:
+            continue
+        try:
+            _user_element(users, customer, employee, numbers, options)
+        except RenderError as exc:  # checks run before the element is added
+            log.warning(
+                "directory: customer %s employee %s left out: %s", customer.pk, employee.pk, exc
+            )
+    return serialise(root)
+
+
+def render_directory_user(
+    customer,
+    employee,
+    *,
+    numbers: Sequence = (),
+    options: Iterable[str] = (),
+    settings: RenderSettings,
+) -> str:
+    """The customer's domain holding exactly one user (the answer to a user lookup)."""
+    if not employee.is_active:
+        return NOT_FOUND
+    root, section = document("directory")
+    domain = _domain_element(section, customer.pk, settings.sip_domain)
+    users = sub(sub(sub(domain, "groups"), "group", name="default"), "users")
+    try:
+        _user_element(users, customer, employee, numbers, frozenset(options))
+    except RenderError as exc:
+        log.warning(
+            "directory: customer %s employee %s not served: %s", customer.pk, employee.pk, exc
+        )
+        return NOT_FOUND
+    return serialise(root)
+
+
+# --------------------------------------------------------------------------- dialplan
+
+
+def _context(section, name: str):
+    return sub(section, "context", name=name)
+
+
+def _set(condition, name: str, value: str):
+    action(condition, "set", f"{name}={value}")
+
+
+def _record(condition, customer_id: int, number_id: int | None = None):
+    _set(condition, "RECORD_STEREO", "true")
+    _set(condition, "pbx_recording", recording_path(customer_id, number_id))
+    action(condition, "record_session", "${pbx_recording}")
+
+
+def _unavailable(condition, cause: str = "NORMAL_TEMPORARY_FAILURE"):
+    action(condition, "answer")
+    action(condition, "sleep", "500")
+    action(condition, "playback", "$${pbx_unavailable_prompt}")
+    action(condition, "hangup", cause)
+
+
+def _bridge_users(extensions: Iterable[str], domain: str) -> str:
+    """Simultaneous ring of users (`,` = all at once)."""
+    return ",".join(f"user/{ext}@{domain}" for ext in extensions)
+
+
+@dataclass
+class PublicCall:
+    """What the public dialplan needs for one incoming call to a customer's number."""
+
+    number: object  # PhoneNumber
+    customer: object  # Customer
+    employees: list = field(default_factory=list)  # active employees of number.department
+    options: frozenset[str] = frozenset()
+
+
+def render_public_dialplan(
+    destination: str, call: PublicCall | None, *, settings: RenderSettings
+) -> str:
+    """The `public` context for a call from the trunk to `destination`.
+
+    Unknown numbers and numbers of customers who are not active are refused inside the answer
+    (so FreeSWITCH does not fall back to the static "temporarily unavailable" dialplan, which
+    is meant for portal outages only).
+    """
+    root, section = document("dialplan")
+    context = _context(section, PUBLIC_CONTEXT)
+    if not _DIALED.match(destination or ""):
+        extension = sub(context, "extension", name="unallocated")
+        condition = sub(extension, "condition")
+        action(condition, "hangup", "UNALLOCATED_NUMBER")
+        return serialise(root)
+    if call is None:
+        extension = sub(context, "extension", name="unallocated")
+        condition = sub(
+            extension, "condition", field="destination_number", expression=exact(destination)
+        )
+        action(condition, "hangup", "UNALLOCATED_NUMBER")
+        return serialise(root)
+
+    number, customer, options = call.number, call.customer, frozenset(call.options)
+    number_e164 = e164(number.e164, settings.region)
+    extension = sub(context, "extension", name=f"n{db_id(number.pk)}")
+    condition = sub(
+        extension, "condition", field="destination_number", expression=exact(destination)
+    )
+    if customer.status != "active" or number_e164 is None:
+        _unavailable(condition)
+        return serialise(root)
+
+    _set(condition, "pbx_customer", db_id(customer.pk))
+    _set(condition, "pbx_number", db_id(number.pk))
+    _set(condition, "pbx_number_e164", number_e164)
+    if number.department_id:
+        _set(condition, "pbx_department", db_id(number.department_id))
+    _set(condition, "hangup_after_bridge", "true")
+    if CALL_RECORDING in options:
+        _record(condition, customer.pk, number.pk)
+
+    domain = sip_domain(customer.pk, settings.sip_domain)
+    kind = number.kind
+    if kind in SOCKET_FLOWS:
+        _set(condition, "pbx_flow", SOCKET_FLOWS[kind])
+        action(condition, "socket", settings.socket_data)
+        action(condition, "hangup", "NORMAL_TEMPORARY_FAILURE")  # call control unreachable
+    elif kind == MULTICHANNEL and number.department_id:
+        _set(condition, "pbx_flow", FLOW_QUEUE)
+        _set(condition, "cc_export_vars", "pbx_customer,pbx_number,pbx_department")
+        if CALLBACK in options:
+            _set(condition, "cc_exit_keys", CALLBACK_EXIT_KEY)
+            _set(condition, "pbx_callback_offer", "true")
+        action(condition, "answer")
+        action(condition, "callcenter", queue_name(customer.pk, number.department_id))
+        if CALLBACK in options:
+            # Back from the queue with the caller still on the line: a fresh dialplan lookup
+            # decides, on ${cc_exit_key}, whether to hand the call to the callback flow.
+            action(condition, "transfer", f"{QUEUE_EXIT} XML {customer_context(customer.pk)}")
+        action(condition, "hangup", "NORMAL_CLEARING")
+    elif kind == REGULAR and number.department_id:
+        extensions = [valid_extension(e.extension) for e in call.employees if e.is_active]
+        extensions = [ext for ext in extensions if ext]
+        if extensions:
+            _set(condition, "call_timeout", str(RING_SECONDS))
+            _set(condition, "continue_on_fail", "true")
+            action(condition, "bridge", _bridge_users(extensions, domain))
+        action(condition, "hangup", "NO_ANSWER" if extensions else "SUBSCRIBER_ABSENT")
+    else:
+        action(condition, "hangup", "NO_ROUTE_DESTINATION")
+    return serialise(root)
+
+
+def render_customer_dialplan(
+    customer,
+    destination: str,
+    *,
+    target=None,
+    options: Iterable[str] = (),
+    settings: RenderSettings,
+) -> str:
+    """The `customer_<id>` context: what the customer's phones may dial.
+
+    - an extension of the same customer (`target`, an active Employee): ring its phones;
+    - `queue_exit` (the public dialplan transfers here after the queue): with the callback
+      option on and the caller having pressed 1, hand the call to the callback flow;
+    - a valid number outside: out through the trunk, presenting `outbound_caller_id_number`;
+    - anything else: UNALLOCATED_NUMBER.
+    """
+    options = frozenset(options)
+    root, section = document("dialplan")
+    context = _context(section, customer_context(customer.pk))
+    domain = sip_domain(customer.pk, settings.sip_domain)
+    destination = destination or ""
+
+    if destination == QUEUE_EXIT:
+        extension = sub(context, "extension", name=QUEUE_EXIT)
+        sub(extension, "condition", field="destination_number", expression=f"^{QUEUE_EXIT}$")
+        if CALLBACK in options:
+            condition = sub(
+                extension, "condition", field="${cc_exit_key}", expression=f"^{CALLBACK_EXIT_KEY}$"
+            )
+            _set(condition, "pbx_flow", FLOW_CALLBACK_REQUEST)
+            action(condition, "socket", settings.socket_data)
+            action(condition, "hangup", "NORMAL_CLEARING")
+            action(condition, "hangup", "NORMAL_CLEARING", anti=True)
+        else:
+            condition = sub(extension, "condition")
+            action(condition, "hangup", "NORMAL_CLEARING")
+        return serialise(root)
+
+    if customer.status != "active":
+        extension = sub(context, "extension", name="suspended")
+        _unavailable(sub(extension, "condition"))
+        return serialise(root)
+
+    if target is not None and target.is_active and valid_extension(target.extension) == destination:
+        extension = sub(context, "extension", name=f"e{db_id(target.pk)}")
+        condition = sub(
+            extension, "condition", field="destination_number", expression=exact(destination)
+        )
+        _set(condition, "pbx_customer", db_id(customer.pk))
+        _set(condition, "hangup_after_bridge", "true")
+        _set(condition, "call_timeout", str(RING_SECONDS))
+        if CALL_RECORDING in options:
+            _record(condition, customer.pk)
+        action(condition, "bridge", _bridge_users([destination], domain))
+        action(condition, "hangup", "NO_ANSWER")
+        return serialise(root)
+
+    outside = e164(destination, settings.region) if not valid_extension(destination) else None
+    if outside:
+        extension = sub(context, "extension", name="outbound")
+        sub(extension, "condition", field="destination_number", expression=exact(destination))
+        condition = sub(
+            extension,
+            "condition",
+            field="${outbound_caller_id_number}",
+            expression=r"^\+[1-9][0-9]{6,14}$",
+        )
+        _set(condition, "pbx_customer", db_id(customer.pk))
+        _set(condition, "pbx_flow", "outbound")
+        _set(condition, "hangup_after_bridge", "true")
+        _set(condition, "effective_caller_id_number", "${outbound_caller_id_number}")
+        if CALL_RECORDING in options:
+            _record(condition, customer.pk)
+        action(condition, "bridge", f"sofia/gateway/pstn/{outside}")
+        action(condition, "hangup", "NORMAL_CLEARING")
+        action(condition, "hangup", "CALL_REJECTED", anti=True)  # nothing to present
+        return serialise(root)
+
+    extension = sub(context, "extension", name="unallocated")
+    action(sub(extension, "condition"), "hangup", "UNALLOCATED_NUMBER")
+    return serialise(root)
+
+
+# --------------------------------------------------------------------------- callcenter
+
+
+@dataclass(frozen=True)
+class Agent:
+    customer_id: int
+    employee_id: int
+    extension: str
+
+
+@dataclass(frozen=True)
+class Queue:
+    customer_id: int
+    department_id: int
+    callback: bool = False
+    announce_interval: int = 30
+    language: str = "ru"
+    agents: tuple[Agent, ...] = ()
+
+
+def render_callcenter_config(queues: Iterable[Queue], *, settings: RenderSettings) -> str:
+    """callcenter.conf: one queue per department that has a multichannel number, its employees
+    as agents (`user/<ext>@<customer domain>`) and a tier per (agent, queue).
+
+    The callback option shows as the queue's periodic announcement ("press 1 to be called
+    back") every `announce_interval` seconds; without it the queue has no announcement.
+    """
+    root, section = document("configuration")
+    config = sub(section, "configuration", name="callcenter.conf", description="CallCenter")
+    settings_el = sub(config, "settings")
+    param(settings_el, "truncate-agents-on-load", "true")
+    param(settings_el, "truncate-tiers-on-load", "true")
+    param(settings_el, "agent-originate-timeout", str(RING_SECONDS))
+    queues_el = sub(config, "queues")
+    agents_el = sub(config, "agents")
+    tiers_el = sub(config, "tiers")
+    seen_agents: set[str] = set()
+    for queue in queues:
+        name = queue_name(queue.customer_id, queue.department_id)
+        q = sub(queues_el, "queue", name=name)
+        param(q, "strategy", "longest-idle-agent")
+        param(q, "moh-sound", "$${pbx_hold_music}")
+        if queue.callback:
+            interval = max(10, min(600, int(queue.announce_interval)))
+            lang = _language(queue.language)
+            param(q, "announce-sound", f"$${{pbx_sounds_dir}}/{lang}/callback_offer.wav")
+            param(q, "announce-frequency", str(interval))
+        param(q, "time-base-score", "system")
+        param(q, "max-wait-time", "0")
+        param(q, "max-wait-time-with-no-agent", "0")
+        param(q, "tier-rules-apply", "false")
+        param(q, "discard-abandoned-after", "60")
+        param(q, "abandoned-resume-allowed", "false")
+        domain = sip_domain(queue.customer_id, settings.sip_domain)
+        for agent in queue.agents:
+            extension = valid_extension(agent.extension)
+            if extension is None or agent.customer_id != queue.customer_id:
+                continue
+            name_a = agent_name(agent.customer_id, agent.employee_id)
+            if name_a not in seen_agents:
+                seen_agents.add(name_a)
+                sub(
+                    agents_el,
+                    "agent",
+                    name=name_a,
+                    type="callback",
+                    contact=f"user/{extension}@{domain}",
+                    status="Available",
+                    max_no_answer="3",
+                    wrap_up_time="5",
+                    reject_delay_time="10",
+                    busy_delay_time="30",
+                    no_answer_delay_time="10",
+                )
+            sub(tiers_el, "tier", agent=name_a, queue=name, level="1", position="1")
+    return serialise(root)
+
+
+def render_not_found() -> str:
+    return NOT_FOUND

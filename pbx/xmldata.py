@@ -1,0 +1,235 @@
+"""Reads for the mod_xml_curl endpoint: load the rows, hand them to `pbx.render`.
+
+Every function runs a fixed number of queries whatever the number of employees, numbers or
+queues (the endpoint is on the path of every REGISTER and every call).
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.db.models import Q
+
+from pbx import render
+from pbx.render import RenderSettings
+from pbx.xmlbuild import NOT_FOUND, RenderError
+from portal.billing.models import Option, OptionPeriod
+from portal.directory.models import Department, Employee, PhoneNumber
+from portal.tenants.models import Customer
+
+ACTIVE = Customer.Status.ACTIVE
+_QUEUE = re.compile(r"c([1-9][0-9]{0,17})_d([1-9][0-9]{0,17})@default\Z")
+_PUBLIC_NUMBER_KINDS = [
+    PhoneNumber.Kind.MULTICHANNEL,
+    PhoneNumber.Kind.REGULAR,
+    PhoneNumber.Kind.ACCESS,
+    PhoneNumber.Kind.RETURN,
+    PhoneNumber.Kind.FICTIVE,
+]
+
+
+def render_settings() -> RenderSettings:
+    return RenderSettings(
+        sip_domain=getattr(settings, "PBX_SIP_DOMAIN", "") or "pbx.local",
+        socket_host=settings.CALLCONTROL_SOCKET_HOST,
+        socket_port=settings.CALLCONTROL_SOCKET_PORT,
+        region=getattr(settings, "PHONE_DEFAULT_REGION", "RU"),
+    )
+
+
+def enabled_options(customer_id: int) -> frozenset[str]:
+    """Codes of the options switched on now (an open OptionPeriod)."""
+    return frozenset(
+        OptionPeriod.objects.filter(customer_id=customer_id, ended_at__isnull=True).values_list(
+            "option__code", flat=True
+        )
+    )
+
+
+def _presentable_numbers(customer_id: int, department_id: int | None) -> list[PhoneNumber]:
+    """The numbers `render.outbound_number` chooses from: the department's multichannel
+    numbers and the customer's first regular/multichannel number (two rows at most matter)."""
+    kinds = [PhoneNumber.Kind.REGULAR, PhoneNumber.Kind.MULTICHANNEL]
+    rows = PhoneNumber.objects.filter(customer_id=customer_id, kind__in=kinds).only(
+        "id", "e164", "kind", "department_id"
+    )
+    wanted = Q(pk__in=rows.order_by("e164").values("pk")[:1])
+    if department_id:
+        wanted |= Q(department_id=department_id, kind=PhoneNumber.Kind.MULTICHANNEL)
+    return list(rows.filter(wanted).order_by("e164")[:20])
+
+
+# --------------------------------------------------------------------------- directory
+
+
+def directory_xml(domain: str, user: str | None, *, purpose: str = "") -> str:
+    conf = render_settings()
+    customer_id = render.customer_id_from_domain(domain, conf.sip_domain)
+    if customer_id is None or purpose:  # purpose=gateways etc.: we define no gateways here
+        return NOT_FOUND
+    if user is not None:
+        extension = render.valid_extension(user)
+        if extension is None:
+            return NOT_FOUND
+        employee = (
+            Employee.objects.select_related("customer")
+            .filter(
+                customer_id=customer_id,
+                customer__status=ACTIVE,
+                extension=extension,
+                is_active=True,
+            )
+            .first()
+        )
+        if employee is None:
+            return NOT_FOUND
+        return render.render_directory_user(
+            employee.customer,
+            employee,
+            numbers=_presentable_numbers(customer_id, employee.department_id),
+            options=enabled_options(customer_id),
+            settings=conf,
+        )
+    customer = Customer.objects.filter(pk=customer_id, status=ACTIVE).first()
+    if customer is None:
+        return NOT_FOUND
+    numbers = list(
+        PhoneNumber.objects.filter(
+            customer_id=customer_id,
+            kind__in=[PhoneNumber.Kind.REGULAR, PhoneNumber.Kind.MULTICHANNEL],
+        ).order_by("e164")
+    )
+    employees = Employee.objects.filter(customer_id=customer_id, is_active=True).order_by(
+        "extension"
+    )
+    return render.render_directory_domain(
+        customer,
+        employees,
+        numbers=numbers,
+        options=enabled_options(customer_id),
+        settings=conf,
+    )
+
+
+# --------------------------------------------------------------------------- dialplan
+
+
+def public_dialplan_xml(destination: str) -> str:
+    conf = render_settings()
+    call = None
+    number_e164 = render.e164(destination, conf.region)
+    if number_e164:
+        number = (
+            PhoneNumber.objects.select_related("customer")
+            .filter(e164=number_e164, kind__in=_PUBLIC_NUMBER_KINDS)
+            .first()
+        )
+        if number is not None:
+            employees = []
+            if number.kind == PhoneNumber.Kind.REGULAR and number.department_id:
+                employees = list(
+                    Employee.objects.filter(
+                        customer_id=number.customer_id,
+                        department_id=number.department_id,
+                        is_active=True,
+                    ).order_by("extension")
+                )
+            call = render.PublicCall(
+                number=number,
+                customer=number.customer,
+                employees=employees,
+                options=enabled_options(number.customer_id),
+            )
+    return render.render_public_dialplan(destination, call, settings=conf)
+
+
+def customer_dialplan_xml(customer_id: int, destination: str) -> str:
+    conf = render_settings()
+    customer = Customer.objects.filter(pk=customer_id).first()
+    if customer is None:
+        return NOT_FOUND
+    target = None
+    extension = render.valid_extension(destination)
+    if extension:
+        target = Employee.objects.filter(
+            customer_id=customer_id, extension=extension, is_active=True
+        ).first()
+    return render.render_customer_dialplan(
+        customer,
+        destination,
+        target=target,
+        options=enabled_options(customer_id),
+        settings=conf,
+    )
+
+
+def dialplan_xml(context: str, destination: str) -> str:
+    if context == render.PUBLIC_CONTEXT:
+        return public_dialplan_xml(destination)
+    customer_id = render.customer_id_from_context(context)
+    if customer_id is not None:
+        return customer_dialplan_xml(customer_id, destination)
+    return NOT_FOUND
+
+
+# --------------------------------------------------------------------------- callcenter
+
+
+def callcenter_queues(only: str = "") -> list[render.Queue] | None:
+    """Queues of every active customer's departments that have a multichannel number, with
+    their agents. `only` (mod_callcenter's CC-Queue on `queue load/reload`) narrows to one
+    queue; a malformed name gives None."""
+    departments = Department.objects.filter(
+        numbers__kind=PhoneNumber.Kind.MULTICHANNEL, customer__status=ACTIVE
+    )
+    if only:
+        match = _QUEUE.match(only)
+        if not match:
+            return None
+        departments = departments.filter(customer_id=int(match[1]), pk=int(match[2]))
+    rows = list(
+        departments.values("id", "customer_id", "queue_announce_interval", "customer__language")
+        .distinct()
+        .order_by("customer_id", "id")
+    )
+    department_ids = [row["id"] for row in rows]
+    agents: dict[int, list[render.Agent]] = {}
+    for emp in (
+        Employee.objects.filter(department_id__in=department_ids, is_active=True)
+        .values("id", "customer_id", "department_id", "extension")
+        .order_by("extension", "id")
+    ):
+        agents.setdefault(emp["department_id"], []).append(
+            render.Agent(emp["customer_id"], emp["id"], emp["extension"])
+        )
+    callback_customers = set(
+        OptionPeriod.objects.filter(
+            customer_id__in={row["customer_id"] for row in rows},
+            option__code=Option.CALLBACK,
+            ended_at__isnull=True,
+        ).values_list("customer_id", flat=True)
+    )
+    return [
+        render.Queue(
+            customer_id=row["customer_id"],
+            department_id=row["id"],
+            callback=row["customer_id"] in callback_customers,
+            announce_interval=row["queue_announce_interval"],
+            language=row["customer__language"],
+            agents=tuple(agents.get(row["id"], ())),
+        )
+        for row in rows
+    ]
+
+
+def configuration_xml(name: str, *, cc_queue: str = "") -> str:
+    if name != "callcenter.conf":
+        return NOT_FOUND
+    queues = callcenter_queues(cc_queue)
+    if queues is None:
+        return NOT_FOUND
+    try:
+        return render.render_callcenter_config(queues, settings=render_settings())
+    except RenderError:
+        return NOT_FOUND
