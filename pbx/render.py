@@ -183,9 +183,11 @@ def outbound_number(employee, numbers: Sequence, options: Iterable[str]) -> str 
 
     With the caller-ID (АОН) option on for the customer and switched on for the employee: the
     multichannel number of the employee's department. Otherwise the customer's first regular or
-    multichannel number. Numbers are E.164-checked again; a bad one is skipped.
+    multichannel number (lowest E.164 first). Numbers are E.164-checked again; bad ones are
+    skipped.
     """
     options = set(options)
+    numbers = sorted(numbers, key=lambda n: n.e164)
     if CALLER_ID in options and getattr(employee, "caller_id_option", False):
         for number in numbers:
             if (
