@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class BillingConfig(AppConfig):
     name = "portal.billing"
     label = "billing"
+
+    def ready(self) -> None:
+        from portal.billing.services import on_cdr_ingested
+        from portal.calls.signals import cdr_ingested
+
+        cdr_ingested.connect(on_cdr_ingested, dispatch_uid="billing.call_charge")

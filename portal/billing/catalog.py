@@ -11,6 +11,7 @@ from decimal import Decimal
 TARIFFS = [
     {
         "name": "Базовый",
+        "outgoing_minute_price": Decimal("2.00"),
         "monthly_fee": Decimal("700"),
         "employees_included": 3,
         "multichannel_numbers_included": 1,
@@ -24,6 +25,7 @@ TARIFFS = [
     },
     {
         "name": "Средний",
+        "outgoing_minute_price": Decimal("1.50"),
         "monthly_fee": Decimal("1300"),
         "employees_included": 10,
         "multichannel_numbers_included": 1,
@@ -37,6 +39,7 @@ TARIFFS = [
     },
     {
         "name": "Максимальный",
+        "outgoing_minute_price": Decimal("1.20"),
         "monthly_fee": Decimal("3500"),
         "employees_included": 50,
         "multichannel_numbers_included": 3,
@@ -169,8 +172,11 @@ OPTIONS = [
 
 def load(tariff_model, option_model) -> None:
     """Create or update the default catalog rows (used by the data migration and `ensure`)."""
+    # Migrations pass historical models: give each only the fields it has at that point.
+    fields = {field.name for field in tariff_model._meta.get_fields()}
     for row in TARIFFS:
-        tariff_model.objects.update_or_create(name=row["name"], defaults=row)
+        defaults = {key: value for key, value in row.items() if key in fields}
+        tariff_model.objects.update_or_create(name=row["name"], defaults=defaults)
     for order, (code, name_ru, name_en, price, desc_ru, desc_en) in enumerate(OPTIONS):
         option_model.objects.update_or_create(
             code=code,

@@ -40,6 +40,7 @@ class Tariff(models.Model):
     extra_number_price = money_field(_("доп. номер в месяц"), default=Decimal("0"))
     storage_package_gb = models.PositiveIntegerField(_("пакет хранения, ГБ"), default=5)
     storage_package_price = money_field(_("пакет хранения в месяц"), default=Decimal("0"))
+    outgoing_minute_price = money_field(_("исходящий звонок, за минуту"), default=Decimal("0"))
 
     class Meta:
         ordering = ["monthly_fee", "id"]
@@ -49,7 +50,8 @@ class Tariff(models.Model):
                 & Q(extra_employee_price__gte=0)
                 & Q(extra_multichannel_number_price__gte=0)
                 & Q(extra_number_price__gte=0)
-                & Q(storage_package_price__gte=0),
+                & Q(storage_package_price__gte=0)
+                & Q(outgoing_minute_price__gte=0),
                 name="tariff_prices_non_negative",
             )
         ]

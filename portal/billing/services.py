@@ -229,3 +229,58 @@ def accrue_day(day: dt.date | str | None = None) -> int:
         charged += accrue_customer_day(customer, local_day)
     log.info("accrual for %s: %d customers charged", day or "today", charged)
     return charged
+
+
+# --- calls -----------------------------------------------------------------------------------
+
+
+def call_charge(*, call_record_id: int) -> LedgerEntry | None:
+    """Rate one finished call and write its ledger entry once (source `cdr:<uuid>`).
+
+    Rule: outgoing calls to the network (direction "outbound", a customer, billsec > 0) cost
+    `tariff.outgoing_minute_price` per started minute: `ceil(billsec / 60) * price`. Internal
+    legs (employee phones) and inbound calls are free. Callback and auto-redial legs to the
+    caller are tagged outbound by the call-control service, so they are billed here like any
+    outgoing call of the customer.
+    """
+    from portal.calls.models import CallRecord
+
+    call = CallRecord.objects.select_related("customer__tariff").filter(pk=call_record_id).first()
+    if call is None or call.customer is None or not call.ended_at:
+        return None
+    if call.direction != CallRecord.Direction.OUTBOUND or not call.billsec:
+        return None
+    customer = call.customer
+    minutes = -(-int(call.billsec) // 60)
+    price = customer.tariff.outgoing_minute_price
+    amount = (price * minutes).quantize(KOPECK)
+    if amount <= 0:
+        return None
+    day = (call.started_at or call.ended_at).astimezone(ZoneInfo(customer.time_zone)).date()
+    entry, _created = LedgerEntry.objects.get_or_create(
+        customer=customer,
+        source_key=f"cdr:{call.uuid}"[:120],
+        defaults={
+            "kind": LedgerEntry.Kind.CHARGE,
+            "category": Category.CALLS,
+            "amount": amount,
+            "currency": customer.currency,
+            "period_start": day,
+            "period_end": day,
+            "description": _("Исходящий звонок на %(number)s")
+            % {"number": call.callee_number[:32]},
+            "details": {
+                "call": call.uuid,
+                "billsec": call.billsec,
+                "minutes": minutes,
+                "minute_price": str(price),
+                "flow": call.variables.get("pbx_flow", ""),
+            },
+        },
+    )
+    return entry
+
+
+def on_cdr_ingested(sender, *, call_record_id: int, complete: bool, **kwargs) -> None:
+    if complete:
+        call_charge(call_record_id=call_record_id)
