@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "portal.switch",
     "portal.web",
     "portal.api",
+    "portal.prompts",
     "pbx",
 ]
 
@@ -224,3 +225,10 @@ FREESWITCH_CDR_USER = env("FREESWITCH_CDR_USER", "freeswitch")
 FREESWITCH_CDR_PASSWORD = env("FREESWITCH_CDR_PASSWORD")
 FREESWITCH_CDR_ENCODED_VALUES = envbool("FREESWITCH_CDR_ENCODED_VALUES", "True")
 FREESWITCH_CONF_DIR = Path(env("FREESWITCH_CONF_DIR", str(BASE_DIR / "freeswitch_conf")))
+
+# Voice prompts: generated defaults at <PROMPTS_DIR>/<lang>/<key>.wav and customers' uploads under
+# <PROMPTS_DIR>/customers/. FreeSWITCH plays these absolute paths, so the directory must be
+# readable by FreeSWITCH (e.g. /usr/share/freeswitch/sounds/pbx) and shared with the portal.
+PROMPTS_DIR = Path(env("PROMPTS_DIR", str(BASE_DIR / "var" / "prompts")))
+PROMPT_UPLOAD_MAX_BYTES = envint("PROMPT_UPLOAD_MAX_BYTES", str(5 * 1024 * 1024))
+PROMPT_UPLOAD_MAX_SECONDS = envint("PROMPT_UPLOAD_MAX_SECONDS", "60")

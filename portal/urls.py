@@ -8,5 +8,6 @@ urlpatterns = [
     path("freeswitch/", include("pbx.urls")),
     path("platform/", include("portal.switch.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("pbx/prompts/", include("portal.prompts.urls")),
     path("", include("portal.web.urls")),
 ]
