@@ -315,3 +315,11 @@ def test_none_variables_are_left_out():
     assert c.originate("user/1005", variables={"pbx_job": 1, "x": None}) == (
         "originate {pbx_job=1}user/1005 &park()"
     )
+
+
+def test_uuid_bridge_joins_two_real_uuids_and_nothing_else():
+    a, b = "0d2f4c1e-8a8e-4f43-9d55-0c1e5f1b9a01", "7b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e"
+    assert c.uuid_bridge(a, b) == f"uuid_bridge {a} {b}"
+    for bad in [(a, a), (a, "not-a-uuid"), (a, b + "\nuuid_kill x"), ("${x}", b)]:
+        with pytest.raises(CommandError):
+            c.uuid_bridge(*bad)

@@ -63,6 +63,7 @@ __all__ = [
     "uuid_record",
     "uuid_setvar",
     "uuid_transfer",
+    "uuid_bridge",
     "xml_flush_cache",
 ]
 
@@ -372,6 +373,14 @@ def uuid_transfer(uuid: str, extension: str | int, context: str, *, bleg: bool =
     ext = _match(_DIGITS, extension, "extension")
     flag = "-bleg " if bleg else ""
     return f"uuid_transfer {_uuid(uuid)} {flag}{ext} XML {_match(_NAME, context, 'context')}"
+
+
+def uuid_bridge(uuid: str, other_uuid: str) -> str:
+    """``uuid_bridge <uuid> <other_uuid>``: connect two live (e.g. parked) channels."""
+    first, second = _uuid(uuid), _uuid(other_uuid, "other uuid")
+    if first == second:
+        raise CommandError("cannot bridge a channel to itself")
+    return f"uuid_bridge {first} {second}"
 
 
 def uuid_broadcast(uuid: str, path: str, leg: str = "aleg") -> str:

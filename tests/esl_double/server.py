@@ -95,6 +95,7 @@ class Channel:
     scenario: str = "answer"
     records: dict[str, float] = field(default_factory=dict)
     session: OutboundSession | None = None
+    bridged_to: str | None = None  # set by uuid_bridge
     result: threading.Event = field(default_factory=threading.Event)
     application: str = "park"
 
@@ -1012,6 +1013,17 @@ class EslDouble:
                 elif len(parts) == 2:
                     chan.variables.pop(parts[1], None)
                 return "+OK\n", later
+            if cmd == "uuid_bridge":
+                # Real answers: "+OK <other uuid>\n"; "-ERR no such channel" for an unknown
+                # first leg, "-ERR Invalid uuid <u>" style for the second (we use the first).
+                parts = arg.split()
+                if len(parts) != 2 or parts[0] not in self.channels:
+                    return "-ERR no such channel\n", later
+                if parts[1] not in self.channels:
+                    return f"-ERR Invalid uuid {parts[1]}\n", later
+                self.channels[parts[0]].bridged_to = parts[1]
+                self.channels[parts[1]].bridged_to = parts[0]
+                return f"+OK {parts[1]}\n", later
             if cmd in ("uuid_transfer", "uuid_broadcast"):
                 parts = arg.split()
                 if not parts or parts[0] not in self.channels:
