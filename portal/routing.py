@@ -1,3 +1,9 @@
 """All websocket routes of the portal, in one place."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from portal.notifications.consumers import NoticeConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/notifications/", NoticeConsumer.as_asgi()),
+]

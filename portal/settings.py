@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "portal.web",
     "portal.api",
     "portal.prompts",
+    "portal.notifications",
     "pbx",
 ]
 
@@ -225,6 +226,16 @@ FREESWITCH_CDR_USER = env("FREESWITCH_CDR_USER", "freeswitch")
 FREESWITCH_CDR_PASSWORD = env("FREESWITCH_CDR_PASSWORD")
 FREESWITCH_CDR_ENCODED_VALUES = envbool("FREESWITCH_CDR_ENCODED_VALUES", "True")
 FREESWITCH_CONF_DIR = Path(env("FREESWITCH_CONF_DIR", str(BASE_DIR / "freeswitch_conf")))
+
+# Notifications (portal.notifications): SMS through Twilio; TWILIO_API_BASE is overridable so
+# tests (and a sandbox) can point it at another server. Webhooks: timeout in seconds, and
+# whether private/loopback targets are allowed (off: a customer's URL must not reach our LAN).
+TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID")
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN")
+TWILIO_FROM_NUMBER = env("TWILIO_FROM_NUMBER")
+TWILIO_API_BASE = env("TWILIO_API_BASE", "https://api.twilio.com")
+WEBHOOK_TIMEOUT = float(env("WEBHOOK_TIMEOUT", "10"))
+WEBHOOK_ALLOW_PRIVATE = envbool("WEBHOOK_ALLOW_PRIVATE", "False")
 
 # Voice prompts: generated defaults at <PROMPTS_DIR>/<lang>/<key>.wav and customers' uploads under
 # <PROMPTS_DIR>/customers/. FreeSWITCH plays these absolute paths, so the directory must be
