@@ -613,3 +613,16 @@ def test_retries_run_every_minute_from_a_schedule_installed_by_migration(db):
         1,
         -1,
     )
+
+
+def test_the_platform_operator_reads_the_send_log_in_the_admin(client, customer, send_on_commit):
+    dept = department(customer, notify_email=True, notification_emails="bad address")
+    notification = send_on_commit(dept)
+    operator = User.objects.create_superuser("operator", "op@example.com", "pw-12345678")
+    client.force_login(operator)
+
+    log_page = client.get("/admin/notifications/delivery/?status=failed")
+    detail = client.get(f"/admin/notifications/notification/{notification.pk}/change/")
+
+    assert log_page.status_code == 200 and "bad address" in log_page.content.decode()
+    assert detail.status_code == 200 and "not an e-mail address" in detail.content.decode()
