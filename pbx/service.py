@@ -111,6 +111,9 @@ class NodeWorker:
             try:
                 self._after_connect(conn)
                 workers.append(gevent.spawn(self._push_loop, conn))
+                for flow in self.flows:
+                    if flow.tick_interval > 0:
+                        workers.append(gevent.spawn(self._tick_loop, conn, flow))
             except EslError as exc:
                 log.warning("node %s: lost during reconcile: %s", self.name, exc)
             while not conn.wait_closed(timeout=1.0):
@@ -174,6 +177,18 @@ class NodeWorker:
         if now - self._last_event_write >= 1.0:
             self._last_event_write = now
             store.node_event_seen(self.name)
+
+    def _tick_loop(self, conn: EslConnection, flow: Flow) -> None:
+        ctx = self.context(conn)
+        while conn.connected and not self.stopping.is_set():
+            try:
+                flow.tick(ctx)
+            except EslError:
+                return  # the connection is gone; the supervisor reconnects
+            except Exception:
+                log.exception("flow %s tick failed", flow.name)
+                connection.close()
+            self.stopping.wait(flow.tick_interval)
 
     # -- configuration push ---------------------------------------------------------------------
 

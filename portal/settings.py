@@ -243,3 +243,7 @@ WEBHOOK_ALLOW_PRIVATE = envbool("WEBHOOK_ALLOW_PRIVATE", "False")
 PROMPTS_DIR = Path(env("PROMPTS_DIR", str(BASE_DIR / "var" / "prompts")))
 PROMPT_UPLOAD_MAX_BYTES = envint("PROMPT_UPLOAD_MAX_BYTES", str(5 * 1024 * 1024))
 PROMPT_UPLOAD_MAX_SECONDS = envint("PROMPT_UPLOAD_MAX_SECONDS", "60")
+# SIP domain of customer N is c<N>.<PBX_SIP_DOMAIN> (must match freeswitch_conf's vars.xml), and
+# the sofia gateway (external profile) calls to the public network leave through.
+PBX_SIP_DOMAIN = env("PBX_SIP_DOMAIN", "pbx.local")
+PBX_PSTN_GATEWAY = env("PBX_PSTN_GATEWAY", "pstn")

@@ -7,7 +7,9 @@ The service calls a flow from gevent greenlets of the call-control process:
 - `on_event(ctx, event)` for every event whose name is in `events` (CUSTOM events by subclass);
 - `on_connected(ctx)` after each (re)connect to a node, once the subscription is in place;
 - `on_lost_hangup(ctx, call)` for a channel of this flow that ended while ESL was down;
-- `handle_session(session)` for outbound-socket calls whose `pbx_flow` variable names it.
+- `handle_session(session)` for outbound-socket calls whose `pbx_flow` variable names it;
+- `tick(ctx)` every `tick_interval` seconds while the node is connected (0: never) — for
+  timed work claimed from the database by compare-and-swap.
 Flows keep state in the database and decide with pure functions; they never sleep on timers.
 """
 
@@ -41,6 +43,7 @@ class Flow:
     events: frozenset[str] = field(default_factory=frozenset)
     # Outbound-socket sessions with `pbx_flow=<one of these>` are handed to handle_session.
     session_names: frozenset[str] = field(default_factory=frozenset)
+    tick_interval: float = 0.0
 
     def on_event(self, ctx: NodeContext, event: Event) -> None:
         pass
@@ -53,6 +56,9 @@ class Flow:
 
     def handle_session(self, session: Any) -> None:
         raise NotImplementedError
+
+    def tick(self, ctx: NodeContext) -> None:
+        pass
 
 
 def discover() -> list[Flow]:
