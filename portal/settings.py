@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "portal.api",
     "portal.prompts",
     "portal.notifications",
+    "portal.callbacks",
     "pbx",
 ]
 

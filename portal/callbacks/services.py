@@ -1,0 +1,611 @@
+"""Write path of the queue callback: every step locks the request row, asks flow.py, saves.
+
+Call control (pbx/flows/callback.py) is the only caller of the attempt steps; the portal only
+reads. Every function is keyword-only, runs under `transaction.atomic` with the request row
+locked (`select_for_update`; on SQLite the IMMEDIATE transaction serialises writers), and is
+idempotent: a duplicated or stale event (an older attempt, a replay after an ESL reconnect)
+changes nothing.
+
+Notifications: the `Notification` row is written in the same transaction as the state change
+that caused it (nothing for a rolled-back step), and its sends start after commit
+(portal.notifications enqueues them on_commit). A failing notification never undoes the
+callback's own state: it runs in a savepoint and is logged.
+
+Lock order everywhere: request row, then attempt row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, replace
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, Max, OuterRef, Q
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from portal.billing.models import Option, OptionPeriod
+from portal.callbacks import flow
+from portal.callbacks.models import CallbackAttempt, CallbackRequest
+from portal.callbacks.selectors import option_enabled
+from portal.directory.models import Employee, PhoneNumber
+from portal.directory.phone import display, to_e164
+
+log = logging.getLogger(__name__)
+
+POLICY = flow.DEFAULT_POLICY
+HOUSEKEEPING_BATCH = 500
+_ANONYMOUS = {"", "anonymous", "unknown", "restricted", "private", "unavailable", "0000000000"}
+
+
+@dataclass(frozen=True)
+class EmployeeCandidate:
+    employee_id: int
+    extension: str
+    # E.164 number the caller sees when this employee calls back: the multichannel number if
+    # the employee has АОН (caller_id_option), otherwise the employee's own mobile number, and
+    # the multichannel number when the employee has none.
+    caller_id_to_show: str
+
+
+@dataclass(frozen=True)
+class AttemptPlan:
+    request_id: int
+    attempt_id: int
+    attempt_number: int
+    customer_id: int
+    department_id: int
+    caller_number: str  # E.164
+    multichannel_number: str  # E.164
+    candidates: list[EmployeeCandidate]  # ring in this order
+
+
+# -- snapshots ----------------------------------------------------------------------------------
+
+
+def _request_state(r: CallbackRequest) -> flow.Request:
+    return flow.Request(
+        id=r.pk,
+        status=r.status,
+        attempts_made=r.attempts_made,
+        next_attempt_at=r.next_attempt_at,
+        first_attempt_deadline=r.first_attempt_deadline,
+        retry_deadline=r.retry_deadline,
+        current_attempt_id=r.current_attempt_id,
+        claim_expires_at=r.claim_expires_at,
+        close_reason=r.close_reason,
+        closed_at=r.closed_at,
+    )
+
+
+def _attempt_state(a: CallbackAttempt) -> flow.Attempt:
+    return flow.Attempt(
+        id=a.pk,
+        number=a.number,
+        status=a.status,
+        employee_id=a.employee_id,
+        employee_uuid=a.employee_uuid,
+        caller_uuid=a.caller_uuid,
+        caller_id_shown=a.caller_id_shown,
+        started_at=a.started_at,
+        employee_answered_at=a.employee_answered_at,
+        caller_answered_at=a.caller_answered_at,
+        ended_at=a.ended_at,
+        cause=a.cause,
+    )
+
+
+_REQUEST_FIELDS = {
+    "status": "status",
+    "attempts_made": "attempts_made",
+    "next_attempt_at": "next_attempt_at",
+    "retry_deadline": "retry_deadline",
+    "current_attempt_id": "current_attempt_id",
+    "claim_expires_at": "claim_expires_at",
+    "close_reason": "close_reason",
+    "closed_at": "closed_at",
+}
+_ATTEMPT_FIELDS = (
+    "status",
+    "employee_id",
+    "employee_uuid",
+    "caller_uuid",
+    "caller_id_shown",
+    "employee_answered_at",
+    "caller_answered_at",
+    "ended_at",
+    "cause",
+)
+
+
+def _save_request(r: CallbackRequest, state: flow.Request, **extra) -> bool:
+    changed = []
+    for attr, column in _REQUEST_FIELDS.items():
+        value = getattr(state, attr)
+        if attr == "close_reason":
+            value = value[:200]
+        if getattr(r, column) != value:
+            setattr(r, column, value)
+            changed.append(column)
+    if state.status != flow.DIALING and r.claimed_by:
+        r.claimed_by = ""
+        changed.append("claimed_by")
+    for column, value in extra.items():
+        if getattr(r, column) != value:
+            setattr(r, column, value)
+            changed.append(column)
+    if changed:
+        r.save(update_fields=changed)
+    return bool(changed)
+
+
+def _save_attempt(a: CallbackAttempt, state: flow.Attempt) -> bool:
+    changed = []
+    for column in _ATTEMPT_FIELDS:
+        value = getattr(state, column)
+        if column == "cause":
+            value = value[:64]
+        if getattr(a, column) != value:
+            setattr(a, column, value)
+            changed.append(column)
+    if changed:
+        a.save(update_fields=changed)
+    return bool(changed)
+
+
+# -- notifications ------------------------------------------------------------------------------
+
+
+def _notify_department(**kwargs):
+    """The one call into portal.notifications (kept in one place: its signature is theirs)."""
+    from portal.notifications.services import notify_department
+
+    return notify_department(**kwargs)
+
+
+_REASON_TEXT = {
+    flow.REASON_WINDOW: lambda: _("ни один сотрудник не освободился за 10 минут"),
+    flow.REASON_NO_ANSWER: lambda: _("абонент не ответил"),
+    flow.REASON_UNREACHABLE: lambda: _("номер абонента недоступен"),
+    flow.REASON_OPTION_OFF: lambda: _("опция «Обратный вызов» отключена"),
+    flow.REASON_CONNECTED: lambda: _("разговор состоялся"),
+}
+
+
+def reason_text(reason: str) -> str:
+    text = _REASON_TEXT.get(reason)
+    return str(text()) if text else reason
+
+
+def _dispatch(r: CallbackRequest, commands: list) -> None:
+    for command in commands:
+        if isinstance(command, flow.Notify):
+            _notify(r, command)
+
+
+def _notify(r: CallbackRequest, command: flow.Notify) -> None:
+    department = r.department
+    with translation.override(r.customer.language or "ru"):
+        caller = display(r.caller_number)
+        if command.kind == "callback_requested":
+            title = _("Запрос обратного вызова: %(caller)s") % {"caller": caller}
+            body = _(
+                "Абонент %(caller)s просит перезвонить (отдел «%(department)s»). "
+                "Первая попытка начнётся в течение 10 минут, как только освободится сотрудник."
+            ) % {"caller": caller, "department": department.name}
+        else:
+            title = _("Обратный вызов не состоялся: %(caller)s") % {"caller": caller}
+            body = _("Абонент %(caller)s (отдел «%(department)s»): %(reason)s. Попыток: %(n)d.") % {
+                "caller": caller,
+                "department": department.name,
+                "reason": reason_text(command.reason),
+                "n": r.attempts_made,
+            }
+    payload = {
+        "callback_request_id": r.pk,
+        "caller_number": r.caller_number,
+        "department_id": department.pk,
+        "status": r.status,
+        "attempts_made": r.attempts_made,
+        "reason": command.reason,
+    }
+    try:
+        with transaction.atomic():
+            _notify_department(
+                department=department, kind=command.kind, title=title, body=body, payload=payload
+            )
+    except Exception:
+        log.exception("callback %s: could not notify department %s", r.pk, department.pk)
+
+
+# -- requests -------------------------------------------------------------------------------------
+
+
+def _caller_e164(raw: str) -> str | None:
+    """The caller's number as E.164, or None for anonymous/withheld/garbage caller IDs."""
+    value = (raw or "").strip()
+    if value.lower() in _ANONYMOUS:
+        return None
+    digits = value[1:] if value.startswith("+") else value
+    if not digits.isascii() or not digits.isdigit() or set(digits) == {"0"}:
+        return None
+    try:
+        return to_e164(value)
+    except ValidationError:
+        return None
+
+
+def callback_request_create(
+    *,
+    customer_id: int,
+    number_e164: str,
+    caller_number: str,
+    origin_uuid: str,
+    now: dt.datetime,
+) -> tuple[CallbackRequest | None, str]:
+    """Record that the caller on channel `origin_uuid` pressed 1 in the queue of `number_e164`.
+
+    Returns `(request, "created")`, or `(existing, "duplicate")` when this channel already made
+    a request or the caller already has an open one for the department, or `(None, reason)`
+    with reason one of "option_off", "unknown_number" (not the customer's multichannel number),
+    "no_department" (the number routes to no department), "anonymous" (withheld/invalid
+    caller ID), "no_origin". The department is notified ("callback_requested") on success.
+    """
+    origin_uuid = (origin_uuid or "").strip()
+    if not origin_uuid or len(origin_uuid) > 64:
+        return None, "no_origin"
+    existing = CallbackRequest.objects.filter(origin_uuid=origin_uuid).first()
+    if existing is not None:
+        return (existing if existing.customer_id == customer_id else None), "duplicate"
+    if not option_enabled(customer_id, Option.CALLBACK):
+        return None, "option_off"
+    try:
+        number_e164 = to_e164(number_e164 if number_e164.startswith("+") else f"+{number_e164}")
+    except (ValidationError, AttributeError):
+        return None, "unknown_number"
+    number = (
+        PhoneNumber.objects.filter(
+            customer_id=customer_id, e164=number_e164, kind=PhoneNumber.Kind.MULTICHANNEL
+        )
+        .select_related("department")
+        .first()
+    )
+    if number is None:
+        return None, "unknown_number"
+    if number.department_id is None:
+        return None, "no_department"
+    caller = _caller_e164(caller_number)
+    if caller is None:
+        return None, "anonymous"
+
+    state, commands = flow.new_request(now=now, policy=POLICY)
+    try:
+        with transaction.atomic():
+            open_one = _open_request(number.department_id, caller, lock=True)
+            if open_one is not None:
+                return open_one, "duplicate"
+            with transaction.atomic():  # savepoint: a concurrent twin violates a constraint
+                r = CallbackRequest.objects.create(
+                    customer_id=customer_id,
+                    department=number.department,
+                    number=number,
+                    caller_number=caller,
+                    status=state.status,
+                    next_attempt_at=state.next_attempt_at,
+                    first_attempt_deadline=state.first_attempt_deadline,
+                    origin_uuid=origin_uuid,
+                    created_at=now,
+                )
+            _dispatch(r, commands)
+    except IntegrityError:
+        twin = CallbackRequest.objects.filter(origin_uuid=origin_uuid).first() or _open_request(
+            number.department_id, caller
+        )
+        if twin is None:
+            raise
+        return twin, "duplicate"
+    log.info("callback %s requested by %s (department %s)", r.pk, caller, r.department_id)
+    return r, "created"
+
+
+def _open_request(department_id: int, caller: str, *, lock: bool = False):
+    qs = CallbackRequest.objects.filter(
+        department_id=department_id, caller_number=caller, status__in=flow.OPEN
+    )
+    if lock:
+        qs = qs.select_for_update()
+    return qs.first()
+
+
+# -- claiming -------------------------------------------------------------------------------------
+
+
+def _candidates(r: CallbackRequest, multichannel: str) -> list[EmployeeCandidate]:
+    """Active employees of the department, the one who least recently took a callback first."""
+    employees = (
+        Employee.objects.filter(
+            customer_id=r.customer_id, department_id=r.department_id, is_active=True
+        )
+        .annotate(last_callback=Max("callback_attempts__employee_answered_at"))
+        .order_by(F("last_callback").asc(nulls_first=True), "extension", "id")
+    )
+    result = []
+    for e in employees:
+        shown = multichannel
+        if not e.caller_id_option and e.mobile_number:
+            try:
+                shown = to_e164(e.mobile_number)
+            except ValidationError:
+                shown = multichannel
+        result.append(EmployeeCandidate(e.pk, e.extension, shown))
+    return result
+
+
+def callback_claim_due(
+    *,
+    now: dt.datetime,
+    worker: str,
+    limit: int = 20,
+    claim_ttl: dt.timedelta = POLICY.claim_ttl,
+) -> list[AttemptPlan]:
+    """Claim up to `limit` due requests for `worker` and start one attempt on each.
+
+    Each request is taken by compare-and-swap (pending and due -> dialing), so of two workers
+    exactly one wins it. At that moment the windows and the option are checked again: a request
+    that must not be dialled any more is closed instead (failed or cancelled, department told).
+    The claim lasts `claim_ttl` plus 30 s per candidate employee (they are rung one by one) and
+    is extended by every step call control reports; an expired claim is recovered by
+    `callbacks_housekeeping`.
+    """
+    policy = replace(POLICY, claim_ttl=claim_ttl)
+    due = list(
+        CallbackRequest.objects.filter(status=flow.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at", "id")
+        .values_list("id", flat=True)[: max(limit, 0)]
+    )
+    plans = []
+    for request_id in due:
+        plan = _claim_one(request_id, now=now, worker=worker[:100], policy=policy)
+        if plan is not None:
+            plans.append(plan)
+    return plans
+
+
+def _claim_one(request_id: int, *, now, worker: str, policy: flow.Policy) -> AttemptPlan | None:
+    with transaction.atomic():
+        won = (
+            CallbackRequest.objects.filter(
+                id=request_id, status=flow.PENDING, next_attempt_at__lte=now
+            ).update(
+                status=flow.DIALING, claimed_by=worker, claim_expires_at=now + policy.claim_ttl
+            )
+            == 1
+        )
+        if not won:
+            return None
+        r = (
+            CallbackRequest.objects.select_for_update()
+            .select_related("customer", "department", "number")
+            .get(pk=request_id)
+        )
+        state = replace(_request_state(r), status=flow.PENDING)
+        option_on = option_enabled(r.customer_id, Option.CALLBACK)
+        new, commands = flow.claimable(state, now=now, option_on=option_on, policy=policy)
+        if new.status in flow.OPEN and r.number is None:
+            new, commands = flow.fail(state, "multichannel number removed", now)
+        if new.status not in flow.OPEN:
+            _save_request(r, new)
+            _dispatch(r, commands)
+            log.info("callback %s not dialled: %s %s", r.pk, new.status, new.close_reason)
+            return None
+        if not commands:  # not due after all (cannot happen after the CAS; keep it pending)
+            _save_request(r, state)
+            return None
+        (start,) = [c for c in commands if isinstance(c, flow.StartAttempt)]
+        multichannel = r.number.e164
+        candidates = _candidates(r, multichannel)
+        attempt = CallbackAttempt.objects.create(
+            request=r, number=start.number, worker=worker, started_at=now
+        )
+        new = flow.attempt_started(
+            new, attempt_id=attempt.pk, now=now, candidates=len(candidates), policy=policy
+        )
+        _save_request(r, new, claimed_by=worker)
+    log.info("callback %s attempt %s claimed by %s", r.pk, start.number, worker)
+    return AttemptPlan(
+        request_id=r.pk,
+        attempt_id=attempt.pk,
+        attempt_number=start.number,
+        customer_id=r.customer_id,
+        department_id=r.department_id,
+        caller_number=r.caller_number,
+        multichannel_number=multichannel,
+        candidates=candidates,
+    )
+
+
+# -- attempt steps ----------------------------------------------------------------------------------
+
+
+def _step(attempt_id: int, step, **kwargs) -> CallbackRequest | None:
+    """Lock the attempt's request and the attempt, apply a flow step, save, dispatch."""
+    with transaction.atomic():
+        request_id = (
+            CallbackAttempt.objects.filter(pk=attempt_id)
+            .values_list("request_id", flat=True)
+            .first()
+        )
+        if request_id is None:
+            log.warning("callback attempt %s: no such attempt", attempt_id)
+            return None
+        r = (
+            CallbackRequest.objects.select_for_update()
+            .select_related("customer", "department")
+            .get(pk=request_id)
+        )
+        a = CallbackAttempt.objects.select_for_update().get(pk=attempt_id)
+        new_r, new_a, commands = step(_request_state(r), _attempt_state(a), policy=POLICY, **kwargs)
+        _save_attempt(a, new_a)
+        extra = {}
+        if new_r.status == flow.COMPLETED and r.status != flow.COMPLETED:
+            extra["employee_id"] = new_a.employee_id
+        _save_request(r, new_r, **extra)
+        _dispatch(r, commands)
+    return r
+
+
+def callback_attempt_employee_answered(
+    *, attempt_id: int, employee_id: int, employee_uuid: str, now: dt.datetime
+) -> None:
+    _step(
+        attempt_id,
+        flow.on_employee_answered,
+        employee_id=employee_id,
+        employee_uuid=(employee_uuid or "")[:64],
+        now=now,
+    )
+
+
+def callback_attempt_caller_dialing(
+    *, attempt_id: int, caller_uuid: str, caller_id_shown: str, now: dt.datetime
+) -> None:
+    _step(
+        attempt_id,
+        flow.on_caller_dialing,
+        caller_uuid=(caller_uuid or "")[:64],
+        caller_id_shown=(caller_id_shown or "")[:16],
+        now=now,
+    )
+
+
+def callback_attempt_bridged(
+    *, attempt_id: int, now: dt.datetime, recording_path: str = ""
+) -> None:
+    """Both legs are connected. `recording_path`: where the call is recorded, if it is."""
+    r = _step(attempt_id, flow.on_bridged, now=now)
+    if r is not None and recording_path:
+        CallbackAttempt.objects.filter(pk=attempt_id, recording_path="").update(
+            recording_path=recording_path[:500]
+        )
+
+
+def callback_attempt_finished(
+    *, attempt_id: int, caller_answered: bool, bridged: bool, cause: str, now: dt.datetime
+) -> str:
+    """The attempt is over. Returns the request's status afterwards ("" for an unknown attempt)."""
+    r = _step(
+        attempt_id,
+        flow.on_attempt_finished,
+        caller_answered=caller_answered,
+        bridged=bridged,
+        cause=cause,
+        now=now,
+    )
+    return r.status if r is not None else ""
+
+
+def callback_no_employee_free(*, attempt_id: int, now: dt.datetime) -> str:
+    """Nobody of the department answered: again in 30 s, or failed if the window has passed."""
+    r = _step(attempt_id, flow.on_no_employee_free, now=now)
+    return r.status if r is not None else ""
+
+
+def callback_attempt_lost(*, attempt_id: int, now: dt.datetime) -> str:
+    """Call control lost track of the attempt (its channels are gone): finished, cause LOST.
+
+    Counted as a missed attempt if the caller's phone was dialled; a bridged attempt counts as
+    the completed callback it was.
+    """
+    r = _step(attempt_id, flow.on_attempt_lost, now=now)
+    return r.status if r is not None else ""
+
+
+# -- housekeeping -----------------------------------------------------------------------------------
+
+
+def callbacks_housekeeping(*, now: dt.datetime) -> dict[str, int]:
+    """Recover abandoned claims and close requests that can no longer be dialled. Never dials.
+
+    - dialing with an expired claim: the worker went silent. The attempt ends as LOST: with no
+      progress (no employee answered yet) the request is due again in 30 s; once the caller was
+      dialled the attempt counts (retry in 5 min or failed); a bridged one completes.
+    - pending past its window (nothing ran in time): failed, department told.
+    - pending while the customer's callback option is off: cancelled, department told.
+    """
+    counts = {"recovered": 0, "failed": 0, "cancelled": 0}
+    expired = list(
+        CallbackRequest.objects.filter(status=flow.DIALING, claim_expires_at__lt=now)
+        .order_by("claim_expires_at")
+        .values_list("id", flat=True)[:HOUSEKEEPING_BATCH]
+    )
+    for request_id in expired:
+        if _recover(request_id, now=now):
+            counts["recovered"] += 1
+    option_on = OptionPeriod.objects.filter(
+        customer_id=OuterRef("customer_id"), option__code=Option.CALLBACK, ended_at__isnull=True
+    )
+    stale = list(
+        CallbackRequest.objects.filter(status=flow.PENDING)
+        .filter(
+            Q(attempts_made=0, first_attempt_deadline__lte=now)
+            | Q(attempts_made__gt=0, retry_deadline__lte=now)
+            | ~Exists(option_on)
+        )
+        .values_list("id", flat=True)[:HOUSEKEEPING_BATCH]
+    )
+    for request_id in stale:
+        status = _expire(request_id, now=now)
+        if status in counts:
+            counts[status] += 1
+    return counts
+
+
+def _recover(request_id: int, *, now: dt.datetime) -> bool:
+    with transaction.atomic():
+        r = (
+            CallbackRequest.objects.select_for_update()
+            .select_related("customer", "department")
+            .filter(pk=request_id)
+            .first()
+        )
+        if r is None or r.current_attempt_id is None:
+            return False
+        state = _request_state(r)
+        a = CallbackAttempt.objects.select_for_update().get(pk=r.current_attempt_id)
+        if not flow.abandoned(state, _attempt_state(a), now=now):
+            return False  # another housekeeper (or the worker) got there first
+        new_r, new_a, commands = flow.on_attempt_lost(
+            state, _attempt_state(a), now=now, policy=POLICY
+        )
+        if not _save_attempt(a, new_a):
+            return False
+        extra = {"employee_id": new_a.employee_id} if new_r.status == flow.COMPLETED else {}
+        worker = r.claimed_by
+        _save_request(r, new_r, claimed_by="", **extra)
+        _dispatch(r, commands)
+    log.warning("callback %s: claim of %s expired, attempt %s lost", r.pk, worker, a.pk)
+    return True
+
+
+def _expire(request_id: int, *, now: dt.datetime) -> str:
+    with transaction.atomic():
+        r = (
+            CallbackRequest.objects.select_for_update()
+            .select_related("customer", "department")
+            .filter(pk=request_id)
+            .first()
+        )
+        if r is None:
+            return ""
+        state = _request_state(r)
+        new, commands = flow.expire(
+            state, now=now, option_on=option_enabled(r.customer_id, Option.CALLBACK), policy=POLICY
+        )
+        if new == state:
+            return ""
+        _save_request(r, new)
+        _dispatch(r, commands)
+    log.info("callback %s %s: %s", r.pk, new.status, new.close_reason)
+    return new.status
