@@ -70,6 +70,9 @@ PUBLIC_CONTEXT = "public"
 QUEUE_EXIT = "queue_exit"  # destination the queue transfers to when the member leaves it
 CALLBACK_EXIT_KEY = "1"
 RING_SECONDS = 30
+# A number we can call back: international digits, optionally with "+" (not "anonymous",
+# "unknown", "0000000000" or an internal extension).
+CALLABLE_NUMBER = r"^\+?[1-9][0-9]{6,14}$"
 
 _CONTEXT = re.compile(r"customer_([1-9][0-9]{0,17})\Z")
 _DOMAIN_LABEL = re.compile(r"c([1-9][0-9]{0,17})\Z")
@@ -129,8 +132,12 @@ def customer_id_from_context(context: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def queue_name(customer_id: int, department_id: int) -> str:
-    return f"c{db_id(customer_id)}_d{db_id(department_id)}@default"
+def queue_name(customer_id: int, department_id: int, *, offer: bool = True) -> str:
+    """A department's mod_callcenter queue. With the callback option on, a department has a
+    twin queue without the offer (`..._plain`) for callers we could not call back (anonymous
+    or withheld numbers): same agents, no "press 1" announcement."""
+    suffix = "" if offer else "_plain"
+    return f"c{db_id(customer_id)}_d{db_id(department_id)}{suffix}@default"
 
 
 def agent_name(customer_id: int, employee_id: int) -> str:
@@ -379,16 +386,26 @@ def render_public_dialplan(
     elif kind == MULTICHANNEL and number.department_id:
         _set(condition, "pbx_flow", FLOW_QUEUE)
         _set(condition, "cc_export_vars", "pbx_customer,pbx_number,pbx_department")
-        if CALLBACK in options:
-            _set(condition, "cc_exit_keys", CALLBACK_EXIT_KEY)
-            _set(condition, "pbx_callback_offer", "true")
         action(condition, "answer")
-        action(condition, "callcenter", queue_name(customer.pk, number.department_id))
         if CALLBACK in options:
+            # Only a caller we can call back hears the offer: a second condition on the
+            # caller's number picks the queue with the offer or its twin without it.
+            callable_ = sub(
+                extension, "condition", field="caller_id_number", expression=CALLABLE_NUMBER
+            )
+            _set(callable_, "cc_exit_keys", CALLBACK_EXIT_KEY)
+            _set(callable_, "pbx_callback_offer", "true")
+            action(callable_, "callcenter", queue_name(customer.pk, number.department_id))
             # Back from the queue with the caller still on the line: a fresh dialplan lookup
             # decides, on ${cc_exit_key}, whether to hand the call to the callback flow.
-            action(condition, "transfer", f"{QUEUE_EXIT} XML {customer_context(customer.pk)}")
-        action(condition, "hangup", "NORMAL_CLEARING")
+            action(callable_, "transfer", f"{QUEUE_EXIT} XML {customer_context(customer.pk)}")
+            action(callable_, "hangup", "NORMAL_CLEARING")
+            plain = queue_name(customer.pk, number.department_id, offer=False)
+            action(callable_, "callcenter", plain, anti=True)
+            action(callable_, "hangup", "NORMAL_CLEARING", anti=True)
+        else:
+            action(condition, "callcenter", queue_name(customer.pk, number.department_id))
+            action(condition, "hangup", "NORMAL_CLEARING")
     elif kind == REGULAR and number.department_id:
         extensions = [valid_extension(e.extension) for e in call.employees if e.is_active]
         extensions = [ext for ext in extensions if ext]
@@ -523,21 +540,24 @@ def render_callcenter_config(queues: Iterable[Queue], *, settings: RenderSetting
     tiers_el = sub(config, "tiers")
     seen_agents: set[str] = set()
     for queue in queues:
-        name = queue_name(queue.customer_id, queue.department_id)
-        q = sub(queues_el, "queue", name=name)
-        param(q, "strategy", "longest-idle-agent")
-        param(q, "moh-sound", "$${pbx_hold_music}")
+        names = [queue_name(queue.customer_id, queue.department_id)]
         if queue.callback:
-            interval = max(10, min(600, int(queue.announce_interval)))
-            lang = _language(queue.language)
-            param(q, "announce-sound", f"$${{pbx_sounds_dir}}/{lang}/callback_offer.wav")
-            param(q, "announce-frequency", str(interval))
-        param(q, "time-base-score", "system")
-        param(q, "max-wait-time", "0")
-        param(q, "max-wait-time-with-no-agent", "0")
-        param(q, "tier-rules-apply", "false")
-        param(q, "discard-abandoned-after", "60")
-        param(q, "abandoned-resume-allowed", "false")
+            names.append(queue_name(queue.customer_id, queue.department_id, offer=False))
+        for name in names:
+            q = sub(queues_el, "queue", name=name)
+            param(q, "strategy", "longest-idle-agent")
+            param(q, "moh-sound", "$${pbx_hold_music}")
+            if queue.callback and name == names[0]:
+                interval = max(10, min(600, int(queue.announce_interval)))
+                lang = _language(queue.language)
+                param(q, "announce-sound", f"$${{pbx_sounds_dir}}/{lang}/callback_offer.wav")
+                param(q, "announce-frequency", str(interval))
+            param(q, "time-base-score", "system")
+            param(q, "max-wait-time", "0")
+            param(q, "max-wait-time-with-no-agent", "0")
+            param(q, "tier-rules-apply", "false")
+            param(q, "discard-abandoned-after", "60")
+            param(q, "abandoned-resume-allowed", "false")
         domain = sip_domain(queue.customer_id, settings.sip_domain)
         for agent in queue.agents:
             extension = valid_extension(agent.extension)
@@ -559,7 +579,8 @@ def render_callcenter_config(queues: Iterable[Queue], *, settings: RenderSetting
                     busy_delay_time="30",
                     no_answer_delay_time="10",
                 )
-            sub(tiers_el, "tier", agent=name_a, queue=name, level="1", position="1")
+            for name in names:
+                sub(tiers_el, "tier", agent=name_a, queue=name, level="1", position="1")
     return serialise(root)
 
 

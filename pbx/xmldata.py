@@ -19,7 +19,7 @@ from portal.directory.models import Department, Employee, PhoneNumber
 from portal.tenants.models import Customer
 
 ACTIVE = Customer.Status.ACTIVE
-_QUEUE = re.compile(r"c([1-9][0-9]{0,17})_d([1-9][0-9]{0,17})@default\Z")
+_QUEUE = re.compile(r"c([1-9][0-9]{0,17})_d([1-9][0-9]{0,17})(?:_plain)?@default\Z")
 _PUBLIC_NUMBER_KINDS = [
     PhoneNumber.Kind.MULTICHANNEL,
     PhoneNumber.Kind.REGULAR,

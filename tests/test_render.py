@@ -219,6 +219,19 @@ def test_multichannel_number_with_callback_and_recording_golden():
     assert ("set", "pbx_recording=$${pbx_recordings_dir}/c12/n78/${uuid}.wav") in steps
     queue = steps.index(("callcenter", "c12_d34@default"))
     assert steps[queue + 1] == ("transfer", "queue_exit XML customer_12")
+    # The offer (and the exit key) only for callers with a number we can call back; the others
+    # wait in the twin queue that has no "press 1" announcement.
+    offer = context.findall("extension/condition")[1]
+    assert offer.get("field") == "caller_id_number"
+    assert [a.get("data") for a in offer.findall("anti-action")] == [
+        "c12_d34_plain@default",
+        "NORMAL_CLEARING",
+    ]
+    expression = re.compile(offer.get("expression"))
+    for callable_number in ("74951234567", "+74951234567", "420234234399"):
+        assert expression.match(callable_number)
+    for anonymous in ("anonymous", "unknown", "", "0000000000", "101", "+7 495"):
+        assert not expression.match(anonymous)
 
 
 def test_multichannel_number_without_options_golden():
@@ -349,16 +362,26 @@ def queues():
     ]
 
 
+def params_of(queue):
+    return {p.get("name"): p.get("value") for p in queue.iter("param")}
+
+
 def test_callcenter_config_golden():
     root = golden("callcenter", render.render_callcenter_config(queues(), settings=CONF))
     config = root.find("section/configuration")
     assert config.get("name") == "callcenter.conf"
     by_name = {q.get("name"): q for q in config.iter("queue")}
-    assert list(by_name) == ["c12_d34@default", "c12_d35@default", "c13_d36@default"]
+    # Queues with the callback offer get a twin without it, for callers we cannot call back.
+    assert list(by_name) == [
+        "c12_d34@default",
+        "c12_d34_plain@default",
+        "c12_d35@default",
+        "c13_d36@default",
+        "c13_d36_plain@default",
+    ]
+    assert "announce-sound" not in params_of(by_name["c12_d34_plain@default"])
 
-    def params(q):
-        return {p.get("name"): p.get("value") for p in q.iter("param")}
-
+    params = params_of
     assert params(by_name["c12_d34@default"])["announce-frequency"] == "45"
     assert (
         params(by_name["c12_d34@default"])["announce-sound"]
@@ -376,9 +399,12 @@ def test_callcenter_config_golden():
     # An agent of another customer never joins a queue (c13_e99 listed under c12_d35 is dropped).
     assert tiers == [
         ("c12_e56", "c12_d34@default"),
+        ("c12_e56", "c12_d34_plain@default"),
         ("c12_e57", "c12_d34@default"),
+        ("c12_e57", "c12_d34_plain@default"),
         ("c12_e57", "c12_d35@default"),
         ("c13_e99", "c13_d36@default"),
+        ("c13_e99", "c13_d36_plain@default"),
     ]
 
 

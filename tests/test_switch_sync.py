@@ -155,6 +155,17 @@ def test_a_queue_change_reloads_each_multichannel_queue_of_that_customer_only(
     ]
 
 
+def test_with_callback_on_the_twin_queue_without_the_offer_is_reloaded_too(node, customer):
+    department = multichannel_department(customer)
+    option_set(customer=customer, code="callback", enabled=True)
+    queue = f"c{customer.pk}_d{department.pk}"
+    assert services.push_commands_for([change(customer, "option")]) == [
+        "xml_flush_cache dialplan",
+        f"callcenter_config queue reload {queue}@default",
+        f"callcenter_config queue reload {queue}_plain@default",
+    ]
+
+
 def test_commands_of_a_batch_are_deduplicated_and_in_a_stable_order(node, customer, other_customer):
     mine = multichannel_department(customer)
     theirs = multichannel_department(other_customer)

@@ -291,17 +291,23 @@ def test_callcenter_conf_lists_queues_agents_and_tiers(client, customer, other_c
     queues = [q.get("name") for q in root.iter("queue")]
     assert queues == [
         f"c{customer.pk}_d{dept.pk}@default",
+        # callback on: the twin without the offer, for callers we cannot call back
+        f"c{customer.pk}_d{dept.pk}_plain@default",
         f"c{other_customer.pk}_d{other_dept.pk}@default",
     ]
+    plain = next(q for q in root.iter("queue") if q.get("name").endswith("_plain@default"))
+    assert "announce-sound" not in {p.get("name") for p in plain.iter("param")}
     first = {p.get("name"): p.get("value") for p in next(root.iter("queue")).iter("param")}
     assert first["announce-frequency"] == str(dept.queue_announce_interval)
     assert {a.get("name") for a in root.iter("agent")} >= {
         f"c{customer.pk}_e{e.pk}" for e in employees
     }
 
-    one = parsed(callcenter(client, **{"CC-Queue": f"c{customer.pk}_d{dept.pk}@default"}))
-    assert [q.get("name") for q in one.iter("queue")] == [f"c{customer.pk}_d{dept.pk}@default"]
-    assert {t.get("queue") for t in one.iter("tier")} == {f"c{customer.pk}_d{dept.pk}@default"}
+    for asked in (f"c{customer.pk}_d{dept.pk}@default", f"c{customer.pk}_d{dept.pk}_plain@default"):
+        one = parsed(callcenter(client, **{"CC-Queue": asked}))
+        pair = [f"c{customer.pk}_d{dept.pk}@default", f"c{customer.pk}_d{dept.pk}_plain@default"]
+        assert [q.get("name") for q in one.iter("queue")] == pair
+        assert {t.get("queue") for t in one.iter("tier")} == set(pair)
 
 
 def test_other_configuration_and_sections_are_not_found(client, customer):

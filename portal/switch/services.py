@@ -40,7 +40,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q
 
+from pbx import render
 from pbx.esl import commands as esl_commands
+from portal.billing.models import Option, OptionPeriod
 from portal.directory.models import Department, PhoneNumber
 from portal.switch.models import ConfigChange, Node, NodeSync
 from portal.tenants.models import Customer
@@ -51,7 +53,7 @@ DEFAULT_DEBOUNCE = dt.timedelta(seconds=1)
 DEFAULT_MAX_WAIT = dt.timedelta(seconds=10)
 # Changes that can alter a callcenter queue (its existence, its announcements, its numbers).
 QUEUE_CHANGES = frozenset({"department", "number", "option"})
-QUEUE_NAME_RE = re.compile(r"^c\d+_d\d+@default$")
+QUEUE_NAME_RE = re.compile(r"^c\d+_d\d+(_plain)?@default$")
 ERROR_MAX_CHARS = 2000
 # Writing last_event_at on every event would be one UPDATE per event: coarser is enough.
 EVENT_SEEN_RESOLUTION = dt.timedelta(seconds=5)
@@ -145,10 +147,10 @@ def changes_due(
     return changes
 
 
-def queue_name(*, customer_id: int, department_id: int) -> str:
-    """mod_callcenter queue of a department (naming fixed with the XML rendering)."""
-    name = f"c{int(customer_id)}_d{int(department_id)}@default"
-    if not QUEUE_NAME_RE.match(name):  # pragma: no cover - int() above guarantees it
+def queue_name(*, customer_id: int, department_id: int, offer: bool = True) -> str:
+    """mod_callcenter queue of a department: the renderer's naming, checked once more."""
+    name = render.queue_name(customer_id, department_id, offer=offer)
+    if not QUEUE_NAME_RE.match(name):  # pragma: no cover - the renderer only builds these
         raise ValueError(f"bad queue name {name!r}")
     return name
 
@@ -177,10 +179,16 @@ def push_commands_for(changes: list[ConfigChange]) -> list[str]:
             .distinct()
             .order_by("customer_id", "id")
         )
+        with_callback = set(
+            OptionPeriod.objects.filter(
+                customer_id__in=customer_ids, option__code=Option.CALLBACK, ended_at__isnull=True
+            ).values_list("customer_id", flat=True)
+        )
         for customer_id, department_id in departments:
-            commands.append(
-                _cmd_queue_reload(queue_name(customer_id=customer_id, department_id=department_id))
-            )
+            ids = {"customer_id": customer_id, "department_id": department_id}
+            commands.append(_cmd_queue_reload(queue_name(**ids)))
+            if customer_id in with_callback:  # its twin without the offer (anonymous callers)
+                commands.append(_cmd_queue_reload(queue_name(**ids, offer=False)))
     return list(dict.fromkeys(commands))
 
 
