@@ -386,7 +386,7 @@ def _claim_one(request_id: int, *, now, worker: str, policy: flow.Policy) -> Att
         if not won:
             return None
         r = (
-            CallbackRequest.objects.select_for_update()
+            CallbackRequest.objects.select_for_update(of=("self",))
             .select_related("customer", "department", "number")
             .get(pk=request_id)
         )
@@ -441,7 +441,7 @@ def _step(attempt_id: int, step, **kwargs) -> CallbackRequest | None:
             log.warning("callback attempt %s: no such attempt", attempt_id)
             return None
         r = (
-            CallbackRequest.objects.select_for_update()
+            CallbackRequest.objects.select_for_update(of=("self",))
             .select_related("customer", "department")
             .get(pk=request_id)
         )
@@ -565,7 +565,7 @@ def callbacks_housekeeping(*, now: dt.datetime) -> dict[str, int]:
 def _recover(request_id: int, *, now: dt.datetime) -> bool:
     with transaction.atomic():
         r = (
-            CallbackRequest.objects.select_for_update()
+            CallbackRequest.objects.select_for_update(of=("self",))
             .select_related("customer", "department")
             .filter(pk=request_id)
             .first()
@@ -592,7 +592,7 @@ def _recover(request_id: int, *, now: dt.datetime) -> bool:
 def _expire(request_id: int, *, now: dt.datetime) -> str:
     with transaction.atomic():
         r = (
-            CallbackRequest.objects.select_for_update()
+            CallbackRequest.objects.select_for_update(of=("self",))
             .select_related("customer", "department")
             .filter(pk=request_id)
             .first()
