@@ -9,6 +9,7 @@ urlpatterns = [
     path("platform/", include("portal.switch.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("pbx/prompts/", include("portal.prompts.urls")),
+    path("pbx/callbacks/", include("portal.callbacks.urls")),
     path("notifications/", include("portal.notifications.urls")),
     path("", include("portal.web.urls")),
 ]

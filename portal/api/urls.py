@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from portal.api import views
+from portal.callbacks.api import CallbackRequestViewSet
 
 app_name = "api"
 
@@ -11,6 +12,7 @@ router.register("departments", views.DepartmentViewSet, basename="department")
 router.register("employees", views.EmployeeViewSet, basename="employee")
 router.register("numbers", views.NumberViewSet, basename="number")
 router.register("tokens", views.ApiTokenViewSet, basename="token")
+router.register("callbacks", CallbackRequestViewSet, basename="callback")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -1,0 +1,221 @@
+"""Callback pages and the read-only API: filters, roles, tenant isolation, recordings."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from portal.callbacks.models import CallbackAttempt, CallbackRequest
+from portal.directory.models import PhoneNumber
+from portal.tenants.models import ApiToken, User
+from tests import factories
+
+T0 = dt.datetime(2024, 3, 1, 9, 0, tzinfo=dt.UTC)
+MIN = dt.timedelta(minutes=1)
+
+
+def make_request(customer, dept, *, caller="+79161234567", status="pending", created=T0, **kw):
+    number = PhoneNumber.objects.filter(customer=customer, department=dept).first()
+    if number is None:
+        number = factories.number(customer, kind=PhoneNumber.Kind.MULTICHANNEL, department=dept)
+    return CallbackRequest.objects.create(
+        customer=customer,
+        department=dept,
+        number=number,
+        caller_number=caller,
+        status=status,
+        next_attempt_at=created,
+        first_attempt_deadline=created + 10 * MIN,
+        origin_uuid=kw.pop("origin_uuid", f"{caller}-{created.isoformat()}-{status}"),
+        created_at=created,
+        **kw,
+    )
+
+
+@pytest.fixture
+def data(customer, other_customer):
+    sales = factories.department(customer, "Продажи")
+    support = factories.department(customer, "Поддержка")
+    emp = factories.employee(customer, sales, extension="201", name="Анна")
+    done = make_request(
+        customer,
+        sales,
+        caller="+79160000001",
+        status="completed",
+        employee=emp,
+        close_reason="connected",
+        closed_at=T0 + 5 * MIN,
+    )
+    CallbackAttempt.objects.create(
+        request=done,
+        number=1,
+        status="finished",
+        employee=emp,
+        started_at=T0,
+        ended_at=T0 + MIN,
+        cause="NO_ANSWER",
+    )
+    CallbackAttempt.objects.create(
+        request=done,
+        number=2,
+        status="finished",
+        employee=emp,
+        started_at=T0 + 6 * MIN,
+        ended_at=T0 + 8 * MIN,
+        cause="NORMAL_CLEARING",
+        recording_path="c1/call.wav",
+    )
+    failed = make_request(
+        customer,
+        support,
+        caller="+79160000002",
+        status="failed",
+        created=T0 + dt.timedelta(days=2),
+        close_reason="caller did not answer",
+    )
+    theirs_dept = factories.department(other_customer, "Их отдел")
+    theirs = make_request(other_customer, theirs_dept, caller="+79169999999")
+    return {"sales": sales, "support": support, "done": done, "failed": failed, "theirs": theirs}
+
+
+def rows(response):
+    html = response.content.decode()
+    return {r.pk for r in CallbackRequest.objects.all() if f'data-request="{r.pk}"' in html}
+
+
+@pytest.mark.django_db
+def test_the_list_shows_requests_with_attempts_causes_and_employee(admin_client, data):
+    response = admin_client.get("/pbx/callbacks/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert rows(response) == {data["done"].pk, data["failed"].pk}
+    assert "+79160000001" in html and "Продажи" in html and "Анна" in html
+    assert "NO_ANSWER" in html and "NORMAL_CLEARING" in html
+    assert "состоялся" in html and "абонент не ответил" in html
+    attempt = data["done"].attempts.get(number=2)
+    assert f"/pbx/callbacks/attempts/{attempt.pk}/recording.wav" in html
+    assert "+79169999999" not in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("status=failed", {"failed"}),
+        ("status=completed", {"done"}),
+        ("department={sales}", {"done"}),
+        ("date_from=2024-03-02", {"failed"}),
+        ("date_to=2024-03-01", {"done"}),
+        ("date_from=2024-03-01&date_to=2024-03-03", {"done", "failed"}),
+    ],
+)
+def test_the_list_filters_by_status_department_and_dates(admin_client, data, query, expected):
+    response = admin_client.get("/pbx/callbacks/?" + query.format(sales=data["sales"].pk))
+    assert response.status_code == 200
+    assert rows(response) == {data[name].pk for name in expected}
+
+
+@pytest.mark.django_db
+def test_another_customers_department_in_the_filter_is_refused(admin_client, data):
+    response = admin_client.get(f"/pbx/callbacks/?department={data['theirs'].department_id}")
+    assert response.status_code == 400
+    assert "+79169999999" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_another_customers_request_and_recording_are_404(admin_client, data):
+    assert admin_client.get(f"/pbx/callbacks/{data['theirs'].pk}/").status_code == 404
+    theirs_attempt = CallbackAttempt.objects.create(
+        request=data["theirs"], number=1, started_at=T0, recording_path="x.wav"
+    )
+    url = f"/pbx/callbacks/attempts/{theirs_attempt.pk}/recording.wav"
+    assert admin_client.get(url).status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_detail_page_shows_every_attempt(admin_client, data):
+    response = admin_client.get(f"/pbx/callbacks/{data['done'].pk}/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "попытка 1" in html and "попытка 2" in html and "разговор состоялся" in html
+
+
+@pytest.mark.django_db
+def test_department_staff_may_view_the_list(client, customer, data):
+    client.force_login(factories.user(customer, role=User.Role.DEPARTMENT_STAFF))
+    assert client.get("/pbx/callbacks/").status_code == 200
+    assert client.get(f"/pbx/callbacks/{data['done'].pk}/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_pages_need_a_login_and_a_customer(client, data):
+    assert client.get("/pbx/callbacks/").status_code == 302
+    client.force_login(factories.user(None, username="platform"))
+    assert client.get("/pbx/callbacks/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_recording_is_served_to_its_customer_only_from_the_recordings_dir(
+    admin_client, data, tmp_path
+):
+    attempt = data["done"].attempts.get(number=2)
+    (tmp_path / "c1").mkdir()
+    (tmp_path / "c1" / "call.wav").write_bytes(b"RIFF....WAVE")
+    (tmp_path.parent / "secret.wav").write_bytes(b"secret")
+    url = f"/pbx/callbacks/attempts/{attempt.pk}/recording.wav"
+    with override_settings(RECORDINGS_DIR=tmp_path):
+        response = admin_client.get(url)
+        assert response.status_code == 200 and response["Content-Type"] == "audio/wav"
+        assert b"".join(response.streaming_content) == b"RIFF....WAVE"
+        CallbackAttempt.objects.filter(pk=attempt.pk).update(recording_path="../secret.wav")
+        assert admin_client.get(url).status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_page_warns_when_the_option_is_off(admin_client, data):
+    assert 'data-warning="option-off"' in admin_client.get("/pbx/callbacks/").content.decode()
+
+
+# -- API ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api(customer):
+    _token, key = ApiToken.issue(customer=customer, name="crm")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client
+
+
+@pytest.mark.django_db
+def test_the_api_lists_the_customers_requests_with_attempts(api, data):
+    body = api.get("/api/v1/callbacks/").json()
+    assert body["count"] == 2
+    by_id = {r["id"]: r for r in body["results"]}
+    done = by_id[data["done"].pk]
+    assert done["status"] == "completed" and done["caller_number"] == "+79160000001"
+    assert [a["cause"] for a in done["attempts"]] == ["NO_ANSWER", "NORMAL_CLEARING"]
+    assert [a["has_recording"] for a in done["attempts"]] == [False, True]
+    assert "recording_path" not in done["attempts"][0]
+
+
+@pytest.mark.django_db
+def test_the_api_filters_and_isolates_tenants(api, data):
+    body = api.get("/api/v1/callbacks/", {"status": "failed"}).json()
+    assert [r["id"] for r in body["results"]] == [data["failed"].pk]
+    body = api.get("/api/v1/callbacks/", {"department": data["sales"].pk}).json()
+    assert [r["id"] for r in body["results"]] == [data["done"].pk]
+    assert api.get("/api/v1/callbacks/", {"status": "nonsense"}).status_code == 400
+    assert api.get(f"/api/v1/callbacks/{data['theirs'].pk}/").status_code == 404
+    assert api.get(f"/api/v1/callbacks/{data['done'].pk}/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_api_is_read_only(api, data):
+    assert api.post("/api/v1/callbacks/", {}, format="json").status_code == 405
+    url = f"/api/v1/callbacks/{data['done'].pk}/"
+    assert api.delete(url).status_code == 405
+    assert CallbackRequest.objects.filter(pk=data["done"].pk).exists()
