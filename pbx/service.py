@@ -27,6 +27,10 @@ from pbx.flows import Flow, NodeContext, subscription
 
 log = logging.getLogger(__name__)
 
+#: how the portal's callcenter.conf describes itself (pbx/render.py render_callcenter_config);
+#: freeswitch_conf's file fallback says description="CallCenter (fallback)"
+CALLCENTER_PORTAL_MARK = 'name="callcenter.conf" description="CallCenter"'
+
 
 @dataclass
 class Backoff:
@@ -193,15 +197,45 @@ class NodeWorker:
     # -- configuration push ---------------------------------------------------------------------
 
     def _push_loop(self, conn: EslConnection) -> None:
+        # A push that failed is retried with backoff, not every push_interval: each attempt
+        # makes FreeSWITCH fetch from the portal, and a node that cannot reach it would be
+        # hammered twice a second (seen on a real node with the portal down).
+        retry = Backoff(base=max(self.push_interval, 1.0), cap=60.0)
         while conn.connected and not self.stopping.is_set():
-            self.push_pending(conn)
+            if self.push_pending(conn) is False:
+                self.stopping.wait(retry.next())
+                continue
+            retry.reset()
             self.stopping.wait(self.push_interval)
 
-    def push_pending(self, conn: EslConnection) -> None:
+    def _portal_serves_callcenter(self, conn: EslConnection) -> bool:
+        """Can FreeSWITCH fetch callcenter.conf from the portal right now?
+
+        `callcenter_config queue reload` unloads the queue and loads it again from
+        mod_xml_curl; when the portal is unreachable FreeSWITCH falls back to the empty
+        callcenter.conf of freeswitch_conf and the queue is gone (`-ERR Invalid Queue not
+        found!`, callers cannot join it) until the portal answers again. `xml_locate` makes the
+        same lookup without touching any queue: the portal's document is described as
+        CALLCENTER_PORTAL_MARK, the file fallback as "CallCenter (fallback)"."""
+        reply = conn.api("xml_locate configuration configuration name callcenter.conf")
+        return CALLCENTER_PORTAL_MARK in reply
+
+    def push_pending(self, conn: EslConnection) -> bool | None:
+        """Push the node's pending changes: None if there were none, else whether it worked."""
         batch = store.changes_due(self.name)
         if batch is None:
-            return
+            return None
         up_to, command_list = batch
+        if any(" queue " in f" {c} " for c in command_list) and not self._portal_serves_callcenter(
+            conn
+        ):
+            error = (
+                "FreeSWITCH cannot fetch callcenter.conf from the portal (it gets its file "
+                "fallback): queue reloads postponed, they would unload the queues"
+            )
+            store.push_result(self.name, up_to=up_to, ok=False, error=error)
+            log.warning("node %s: %s", self.name, error)
+            return False
         errors = []
         for command in command_list:
             reply = conn.api(command).strip()
@@ -215,6 +249,7 @@ class NodeWorker:
             log.warning("node %s: push had errors: %s", self.name, errors)
         else:
             log.info("node %s: applied config changes up to #%s", self.name, up_to)
+        return not errors
 
 
 class OutboundSocketServer:

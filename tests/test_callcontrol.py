@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -204,3 +205,57 @@ def test_an_outbound_socket_call_for_an_unknown_flow_is_hung_up_politely(switch,
     )
     assert session.wait_closed(timeout=10)
     assert ("hangup", "SERVICE_UNAVAILABLE") in session.executed
+
+
+def test_a_caller_id_name_cannot_forge_the_outbound_socket_variables(switch, service):
+    # FreeSWITCH does not re-encode an existing %XX: a caller ID name "x%0Avariable_pbx_flow:
+    # injected" reaches the socket as `x%0Avariable_pbx_flow%3A%20injected` (seen on 1.10.12,
+    # where greenswitch's parser turned it into a header line that overrode pbx_flow).
+    session = switch.place_outbound_session(
+        "127.0.0.1",
+        service.socket_port,
+        {
+            "pbx_flow": "no_such_flow",
+            "pbx_customer": "1",
+            "caller_id_name": "x%0Avariable_pbx_flow: injected%0Avariable_pbx_customer: 2",
+        },
+    )
+    assert session.wait_closed(timeout=10)
+    line = service.wait_for_line(f"outbound call {session.uuid}", timeout=10)
+    assert "'no_such_flow'" in line, line
+    assert not any("injected" in seen for seen in service.lines)
+    # the hangup app completed (its EXECUTE_COMPLETE matched), the caller did not "go away" first
+    assert ("hangup", "SERVICE_UNAVAILABLE") in session.executed
+    assert not any("ended: caller gone" in seen for seen in service.lines)
+
+
+def _push_attempts(switch, since: int) -> int:
+    return sum(1 for c in switch.received[since:] if "xml_locate" in c or "xml_flush_cache" in c)
+
+
+def test_queue_reloads_wait_while_the_switch_cannot_reach_the_portal(switch, service):
+    # On a real node `callcenter_config queue reload` with the portal down unloads the queue
+    # (-ERR Invalid Queue not found!) and callers cannot join it until the portal is back.
+    switch.wait_for_command("event plain", timeout=10)
+    eventually(lambda: node().esl_state == "connected")
+    customer = factories.customer()
+    dept = factories.department(customer)
+    factories.number(customer, kind="multichannel", department=dept)
+    switch.portal_reachable = False
+    before = len(switch.received)
+
+    billing.option_set(customer=customer, code="callback", enabled=True)
+
+    switch.wait_for_command("xml_locate configuration", timeout=10, since=before)
+    eventually(lambda: "postponed" in NodeSync.objects.get(node__name="fs1").last_error)
+    assert applied_change_id() < latest_change_id()
+    time.sleep(3)  # a failed push is retried with backoff, not every push_interval (0.1 s)
+    assert _push_attempts(switch, before) <= 4, switch.received[before:]
+    assert not any("queue reload" in c for c in switch.received[before:])
+    assert switch.unloaded_queues == set()
+
+    switch.portal_reachable = True
+    queue = f"c{customer.pk}_d{dept.pk}@default"
+    assert switch.wait_for_command(f"callcenter_config queue reload {queue}", timeout=70)
+    eventually(lambda: applied_change_id() == latest_change_id(), timeout=10)
+    assert NodeSync.objects.get(node__name="fs1").last_error == ""

@@ -19,7 +19,7 @@ import gevent.queue
 import greenswitch
 from greenswitch.esl import NotConnectedError
 
-from pbx.esl.protocol import Event, Frame, parse_event
+from pbx.esl.protocol import Event, Frame, parse_event, url_decode_header_value
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,20 @@ class EslConnection(greenswitch.InboundESL):
         super().handle_event(event)
 
 
+class _SafeHeaders(greenswitch.esl.ESLEvent):
+    """greenswitch's ESLEvent URL-decodes a whole header block *before* splitting it into
+    lines, so a value carrying a literal `%0A` (FreeSWITCH does not re-encode an existing
+    `%XX`: a caller ID name "x%0Avariable_pbx_flow: evil" arrives as `x%0Avariable_pbx_flow%3A
+    %20evil`) became a header line of its own and overrode our `pbx_*` variables. Here each
+    line is split first and only its value is decoded; the first of a repeated name wins."""
+
+    def parse_data(self, data: str) -> None:
+        for line in data.split("\n"):
+            name, sep, value = line.partition(": ")
+            if sep and name.strip():
+                self.headers.setdefault(name.strip(), url_decode_header_value(value.rstrip("\r")))
+
+
 class OutboundCall(greenswitch.esl.OutboundSession):
     """One call FreeSWITCH handed to our outbound socket (dialplan `socket ... async full`).
 
@@ -157,6 +171,26 @@ class OutboundCall(greenswitch.esl.OutboundSession):
         super().__init__(address, sock)
         self.reply_timeout = reply_timeout
         self.variables: dict[str, str] = {}
+
+    def receive_events(self) -> None:
+        """greenswitch's reader loop, with each header block parsed by `_SafeHeaders`."""
+        buf = ""
+        while self._run:
+            try:
+                line = self.sock_file.readline()
+            except Exception:
+                line = b""
+            if not line:
+                self._run = False
+                self.connected = False
+                break
+            text = line.decode("utf-8", errors="replace")
+            if text == "\n":
+                if buf:
+                    self.handle_event(_SafeHeaders(buf))
+                buf = ""
+                continue
+            buf += text
 
     def start(self) -> None:
         """`connect` (the channel's data comes back), `myevents`, `linger`."""

@@ -66,6 +66,21 @@ Q850 = {
 VERSION_BODY = T.api_body("01b-auth-api-bgapi-exit", 1)
 NOT_FOUND = "-ERR No such channel!\n"
 
+#: `xml_locate configuration configuration name callcenter.conf` on a real 1.10.12 node, with
+#: the portal up (abridged: the queues, agents and tiers follow) and with the portal down
+#: (freeswitch_conf/autoload_configs/callcenter.conf.xml)
+PORTAL_CALLCENTER = (
+    '<configuration name="callcenter.conf" description="CallCenter">\n        <settings>\n'
+    '            <param name="truncate-agents-on-load" value="true"></param>\n\n'
+    "      </settings>\n\n        <queues>\n      </queues>\n\n</configuration>\n"
+)
+FALLBACK_CALLCENTER = (
+    '<configuration name="callcenter.conf" description="CallCenter (fallback)">\n  \n'
+    '    <settings>\n        <param name="truncate-agents-on-load" value="true"></param>\n\n'
+    "  </settings>\n\n    <queues>\n  </queues>\n\n    <agents>\n  </agents>\n\n"
+    "    <tiers>\n  </tiers>\n\n</configuration>\n"
+)
+
 
 def _u() -> str:
     return str(uuid_module.uuid4())
@@ -278,6 +293,10 @@ class EslDouble:
         self.channels: dict[str, Channel] = {}
         self.sessions_since_startup = 0
         self.peak = 0
+        #: False: FreeSWITCH cannot reach the portal (mod_xml_curl falls back to the files)
+        self.portal_reachable = True
+        #: queues a `callcenter_config queue reload|load` unloaded while the portal was away
+        self.unloaded_queues: set[str] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -1048,7 +1067,21 @@ class EslDouble:
                 return "+OK [Success]\n", later
             if cmd == "xml_flush_cache":
                 return "+OK cleared 0 entries\n", later
+            if cmd == "xml_locate":
+                # mod_xml_curl asks the portal; when it cannot, the file fallback answers
+                if arg == "configuration configuration name callcenter.conf":
+                    return (
+                        PORTAL_CALLCENTER if self.portal_reachable else FALLBACK_CALLCENTER
+                    ), later
+                return "", later
             if cmd == "callcenter_config":
+                m = re.match(r"^queue (reload|load|unload) (\S+)$", arg)
+                if m and not self.portal_reachable and m.group(1) != "unload":
+                    # reload = unload + load from the portal; the fallback has no queues
+                    self.unloaded_queues.add(m.group(2))
+                    return "-ERR Invalid Queue not found!\n", later
+                if m:
+                    self.unloaded_queues.discard(m.group(2))
                 return "+OK\n", later
             if cmd == "sofia":
                 if arg == "status":
@@ -1343,6 +1376,8 @@ class OutboundSession:
         self._work: list[dict[str, str]] = []
         self._work_cond = threading.Condition()
         self.executed: list[tuple[str, str]] = []
+        self.current_app: tuple[str, str] | None = None
+        self._hangup_app: dict[str, str] | None = None  # a `hangup` app waiting to complete
 
     @property
     def uuid(self) -> str:
@@ -1425,7 +1460,16 @@ class OutboundSession:
             if not self.parked:
                 self.parked = True
                 self._emit("CHANNEL_PARK")
-            common = {"Application-UUID": app_uuid, "Application": app, "Application-Data": arg}
+            # A real switch sets variable_current_application(_data) to the app it runs, in its
+            # EXECUTE/EXECUTE_COMPLETE and every later event (greenswitch matches on it).
+            self.current_app = (app, arg)
+            common = {
+                "Application-UUID": app_uuid,
+                "Application": app,
+                "Application-Data": arg,
+                "variable_current_application": app,
+                "variable_current_application_data": arg,
+            }
             known = app in ("answer", "playback", "play_and_get_digits")
             tpl_app = app if known else "playback"
             self._emit("CHANNEL_EXECUTE", tpl_app, common)
@@ -1453,7 +1497,11 @@ class OutboundSession:
                 )
                 return
             if app == "hangup":
+                # as recorded on 1.10.12: EXECUTE(hangup), CHANNEL_HANGUP, then its
+                # EXECUTE_COMPLETE, UNPARK, EXECUTE_COMPLETE(socket)... (see _hangup_locked)
+                self._hangup_app = {**common, "Application-Response": "_none_"}
                 d.after(0, lambda: d._kill(self.uuid, arg or "NORMAL_CLEARING"))
+                return
             response = "FILE PLAYED" if app == "playback" else "_none_"
             self._emit(
                 "CHANNEL_EXECUTE_COMPLETE", tpl_app, {**common, "Application-Response": response}
@@ -1462,13 +1510,22 @@ class OutboundSession:
     def _hangup_locked(self, *, remote: bool) -> None:
         """The channel hangs up (caller BYE or sendmsg hangup); caller holds the double's lock."""
         d = self.double
-        self._emit("CHANNEL_HANGUP")
-        self._emit("CHANNEL_UNPARK")
-        self._emit("CHANNEL_EXECUTE_COMPLETE", "socket")
+        last = {}
+        if self.current_app is not None:  # the last app stays the channel's current one
+            last = {
+                "variable_current_application": self.current_app[0],
+                "variable_current_application_data": self.current_app[1],
+            }
+        self._emit("CHANNEL_HANGUP", overrides=last)
+        if self._hangup_app is not None:
+            self._emit("CHANNEL_EXECUTE_COMPLETE", "playback", self._hangup_app)
+            self._hangup_app = None
+        self._emit("CHANNEL_UNPARK", overrides=last)
+        self._emit("CHANNEL_EXECUTE_COMPLETE", "socket", last)
         for tpl in T.outbound_socket():
             if tpl.name == "CHANNEL_STATE":
                 d._emit_channel(self.chan, tpl)
-        self._emit("CHANNEL_HANGUP_COMPLETE")
+        self._emit("CHANNEL_HANGUP_COMPLETE", overrides=last)
         if self.linger is None:
             self.conn.send(
                 disconnect_notice(
