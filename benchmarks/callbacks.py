@@ -164,6 +164,7 @@ def main() -> int:
     import multiprocessing
 
     from django.db import connection, connections
+    from django.db.models import Count
 
     from portal.callbacks.models import CallbackAttempt, CallbackRequest
 
@@ -181,7 +182,7 @@ def main() -> int:
 
         ctx = multiprocessing.get_context("fork")
         out = ctx.Queue()
-        clock = Clock(start - dt.timedelta(seconds=1), time.monotonic() + 0.0, args.speed)
+        clock = Clock(start - dt.timedelta(seconds=1), time.monotonic(), args.speed)
         end = start + dt.timedelta(seconds=args.spread)
         procs = [
             ctx.Process(target=worker, args=(i, clock, args.batch, args.poll, end, out))
@@ -207,13 +208,11 @@ def main() -> int:
                 lateness.append(claimed_at - due[request_id])
         duplicate_claims = sum(c - 1 for c in seen.values() if c > 1)
         attempts = CallbackAttempt.objects.count()
-        duplicate_attempts = attempts - CallbackAttempt.objects.values("request_id").distinct().count()
-        unclaimed = len(due) - len(seen)
-        statuses = dict(
-            CallbackRequest.objects.values_list("status").annotate(
-                n=__import__("django.db.models", fromlist=["Count"]).Count("id")
-            )
+        duplicate_attempts = (
+            attempts - CallbackAttempt.objects.values("request_id").distinct().count()
         )
+        unclaimed = len(due) - len(seen)
+        statuses = dict(CallbackRequest.objects.values_list("status").annotate(n=Count("id")))
         print(
             f"{args.workers} workers, batch {args.batch}, poll {args.poll:g} s, clock x{args.speed:g}"
         )
