@@ -99,7 +99,10 @@ class NodeWorker:
             )
             try:
                 conn.connect()
-                conn.command(commands.event_plain(subscription(self.flows)))
+                reply = conn.command(commands.event_plain(subscription(self.flows)))
+                if not reply.startswith("+OK"):
+                    conn.close()
+                    raise EslError(f"subscription refused: {reply}")
             except EslError as exc:
                 state = "auth_failed" if "authentication" in str(exc) else "disconnected"
                 store.node_state(self.name, state, error=str(exc))

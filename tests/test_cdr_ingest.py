@@ -346,3 +346,10 @@ def test_simultaneous_deliveries_of_one_call_still_give_one_row():
     assert errors == []
     assert CallRecord.objects.count() == 1
     assert CallRecord.objects.get().sources == ["event", "http"]
+
+
+def test_the_recording_the_dialplan_made_is_kept_with_the_call(customer, event_02d):
+    # The rendered dialplan records to ${pbx_recording} (see pbx/render.py `_record`).
+    event_02d["variable_pbx_recording"] = "/var/lib/freeswitch/recordings/c1/n5/abc.wav"
+    record = cdr_ingest(event_02d, source="event", node="fs1")
+    assert record.recording_path == "/var/lib/freeswitch/recordings/c1/n5/abc.wav"

@@ -457,3 +457,14 @@ def test_settings_are_validated():
         RenderSettings(socket_host="127.0.0.1 async full; x")
     with pytest.raises(RenderError):
         RenderSettings(socket_port=0)
+
+
+def test_the_push_guard_recognises_the_portals_callcenter_conf_and_not_the_file_fallback():
+    """pbx.service postpones queue reloads unless FreeSWITCH can fetch the portal's
+    callcenter.conf (it tells it from freeswitch_conf's fallback by this mark)."""
+    from pbx.service import CALLCENTER_PORTAL_MARK
+
+    assert CALLCENTER_PORTAL_MARK in render.render_callcenter_config([], settings=CONF)
+    fallback = Path(__file__).parent.parent / "freeswitch_conf/autoload_configs/callcenter.conf.xml"
+    assert 'name="callcenter.conf"' in fallback.read_text()
+    assert CALLCENTER_PORTAL_MARK not in fallback.read_text()

@@ -204,7 +204,7 @@ def cdr_fields(flat: dict, *, node: str = "") -> dict:
         "duration_seconds": duration,
         "billsec": billsec,
         "hangup_cause": (get("Hangup-Cause") or var("hangup_cause"))[:64],
-        "recording_path": var("pbx_recording_path")[:500],
+        "recording_path": (var("pbx_recording") or var("pbx_recording_path"))[:500],
         "variables": ours,
     }
 
