@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from portal.directory.models import Department, Employee, PhoneNumber
@@ -62,12 +63,13 @@ def test_a_department_is_created_read_updated_and_deleted(api, customer, announc
     assert announced == [(customer.pk, "department")] * 3
 
 
-def test_department_names_are_unique_within_a_customer(api, customer):
+def test_department_names_are_unique_within_a_customer(api, customer, announced):
     factories.department(customer, name="Продажи")
     response = api.post("/api/v1/departments/", {"name": "Продажи"}, format="json")
     assert response.status_code == 400
-    assert "уже есть" in response.json()["name"][0]
+    assert response.json()["name"] == ["Отдел с таким названием уже есть."]
     assert Department.objects.count() == 1
+    assert announced == []
 
 
 @pytest.mark.parametrize(
@@ -180,12 +182,14 @@ def test_invalid_employee_input_is_a_400_with_a_message_and_saves_nothing(
     assert announced == []
 
 
-def test_an_extension_is_unique_within_a_customer(api, customer, other_customer):
+def test_an_extension_is_unique_within_a_customer(api, customer, other_customer, announced):
     factories.employee(customer, extension="200")
     factories.employee(other_customer, extension="201")
     taken = api.post("/api/v1/employees/", {"name": "И", "extension": "200"}, format="json")
     assert taken.status_code == 400
-    assert "занят" in taken.json()["extension"][0]
+    assert taken.json()["extension"] == ["Внутренний номер 200 уже занят."]
+    assert Employee.objects.filter(customer=customer).count() == 1
+    assert announced == []
     free = api.post("/api/v1/employees/", {"name": "И", "extension": "201"}, format="json")
     assert free.status_code == 201
 
@@ -236,32 +240,148 @@ def test_a_malformed_phone_number_is_a_400_with_a_message_and_saves_nothing(api,
     assert announced == []
 
 
-def test_a_number_already_used_by_any_customer_is_a_400(api, customer, other_customer):
+def test_a_number_already_used_by_any_customer_is_a_400(api, customer, other_customer, announced):
     factories.number(other_customer, e164="+74951234567")
     response = api.post("/api/v1/numbers/", {"e164": "8 495 123 45 67"}, format="json")
     assert response.status_code == 400
     message = response.json()["e164"][0]
-    assert "уже используется" in message
-    assert other_customer.name not in message
+    assert message == "Номер уже подключён."
+    assert other_customer.name not in response.content.decode()
     assert PhoneNumber.objects.count() == 1
+    assert announced == []
 
 
-def test_changing_a_number_to_one_already_in_use_is_a_400_and_keeps_the_old_one(api, customer):
+def test_changing_a_number_to_one_already_in_use_is_a_400_and_keeps_the_old_one(
+    api, customer, announced
+):
     factories.number(customer, e164="+74951234567")
     mine = factories.number(customer, e164="+74951234568")
     response = api.patch(f"/api/v1/numbers/{mine.pk}/", {"e164": "+74951234567"}, format="json")
     assert response.status_code == 400
+    assert response.json()["e164"] == ["Номер уже подключён."]
     mine.refresh_from_db()
     assert mine.e164 == "+74951234568"
+    assert announced == []
 
 
-def test_an_unknown_number_kind_is_a_400(api):
+def test_an_unknown_number_kind_is_a_400(api, announced):
     response = api.post("/api/v1/numbers/", {"e164": "+74951234567", "kind": "vip"}, format="json")
     assert response.status_code == 400
     assert response.json()["kind"][0]
     assert not PhoneNumber.objects.exists()
+    assert announced == []
 
 
 def test_a_non_numeric_id_is_a_404(api):
     assert api.get("/api/v1/numbers/abc/").status_code == 404
     assert api.get("/api/v1/numbers/-1/").status_code == 404
+
+
+# --- one write path: the API and the portal pages say the same ---------------------------------
+
+
+def test_the_api_and_the_portal_reject_a_taken_number_with_the_same_message(
+    api, customer, admin_client
+):
+    factories.number(customer, e164="+74951234567")
+    from_api = api.post("/api/v1/numbers/", {"e164": "+74951234567"}, format="json")
+    from_page = admin_client.post(
+        reverse("web:number_create"), {"e164": "+74951234567", "kind": "regular"}
+    )
+    assert from_api.json()["e164"] == ["Номер уже подключён."]
+    assert "Номер уже подключён." in from_page.content.decode()
+
+
+@pytest.mark.parametrize(
+    "body,field,message",
+    [
+        (
+            {"name": "А", "notification_emails": "a@example.com\nnot-an-email"},
+            "notification_emails",
+            "Неверный адрес e-mail: not-an-email",
+        ),
+        (
+            {"name": "А", "notify_webhook": True},
+            "webhook_url",
+            "Укажите адрес вебхука или отключите оповещение.",
+        ),
+    ],
+)
+def test_department_field_rules_speak_the_portals_words(api, announced, body, field, message):
+    response = api.post("/api/v1/departments/", body, format="json")
+    assert response.status_code == 400
+    assert response.json()[field] == [message]
+    assert not Department.objects.exists()
+    assert announced == []
+
+
+def test_turning_on_webhooks_for_a_department_without_an_address_is_a_400(api, customer):
+    dept = factories.department(customer)
+    response = api.patch(f"/api/v1/departments/{dept.pk}/", {"notify_webhook": True})
+    assert response.status_code == 400
+    assert response.json()["webhook_url"]
+    dept.refresh_from_db()
+    assert not dept.notify_webhook
+
+
+def test_a_department_that_does_not_exist_and_another_customers_read_alike(
+    api, customer, other_customer, announced
+):
+    theirs = factories.department(other_customer, name="Их отдел")
+    bodies = [{"name": "И", "extension": "301", "department": pk} for pk in (theirs.pk, 999999)]
+    first, second = (api.post("/api/v1/employees/", body, format="json") for body in bodies)
+    assert first.status_code == second.status_code == 400
+    assert first.json() == second.json() == {"department": ["Такого отдела нет."]}
+    assert not Employee.objects.exists()
+    assert announced == []
+
+
+def test_a_patch_changes_only_the_fields_it_names(api, customer):
+    dept = factories.department(customer)
+    employee = factories.employee(
+        customer, dept, extension="150", mobile_number="+79161234567", caller_id_option=True
+    )
+    password = employee.sip_password
+    response = api.patch(f"/api/v1/employees/{employee.pk}/", {"name": "Пётр"}, format="json")
+    assert response.status_code == 200, response.json()
+    employee.refresh_from_db()
+    assert (employee.name, employee.extension, employee.department) == ("Пётр", "150", dept)
+    assert (employee.mobile_number, employee.caller_id_option) == ("+79161234567", True)
+    assert employee.sip_password == password
+
+
+def test_an_employee_can_be_moved_out_of_a_department(api, customer):
+    employee = factories.employee(customer, factories.department(customer))
+    response = api.patch(f"/api/v1/employees/{employee.pk}/", {"department": None}, format="json")
+    assert response.status_code == 200
+    assert response.json()["department"] is None
+    employee.refresh_from_db()
+    assert employee.department is None
+
+
+def test_deleting_a_department_keeps_its_employees_and_numbers(api, customer, announced):
+    dept = factories.department(customer)
+    employee = factories.employee(customer, dept)
+    number = factories.number(customer, department=dept)
+    assert api.delete(f"/api/v1/departments/{dept.pk}/").status_code == 204
+    employee.refresh_from_db()
+    number.refresh_from_db()
+    assert employee.department is None and number.department is None
+    assert announced == [(customer.pk, "department")]
+
+
+def test_an_employee_is_deleted_and_freeswitch_is_told(api, customer, announced):
+    employee = factories.employee(customer)
+    assert api.delete(f"/api/v1/employees/{employee.pk}/").status_code == 204
+    assert not Employee.objects.exists()
+    assert announced == [(customer.pk, "employee")]
+
+
+def test_a_mobile_number_may_be_typed_as_people_write_it(api):
+    response = api.post(
+        "/api/v1/employees/",
+        {"name": "И", "extension": "301", "mobile_number": "+7 (916) 123-45-67"},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["mobile_number"] == "+79161234567"

@@ -5,11 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from portal.billing import services as billing_services
-from portal.directory import services
 from portal.directory.models import Department, Employee, PhoneNumber
 from portal.events import config_changed
 from tests import factories
@@ -311,36 +309,7 @@ def test_editing_a_number_into_a_taken_one_changes_nothing(admin_client, custome
     assert (mine.e164, mine.kind, mine.label) == ("+74951234567", "regular", "")
 
 
-# --- services directly -----------------------------------------------------------------------
-
-
-def test_services_refuse_another_customers_department_and_announce_nothing(
-    customer, other_customer, announced, django_capture_on_commit_callbacks
-):
-    foreign = factories.department(other_customer)
-    with django_capture_on_commit_callbacks(execute=True):
-        with pytest.raises(ValidationError) as err:
-            services.number_create(customer=customer, e164="+74951234567", department=foreign)
-        assert "department" in err.value.message_dict
-        with pytest.raises(ValidationError):
-            services.employee_create(
-                customer=customer, extension="105", name="Иван", department=foreign.pk
-            )
-    assert not PhoneNumber.objects.exists() and not Employee.objects.exists()
-    assert announced == []
-
-
-def test_services_take_keyword_arguments_only(customer):
-    with pytest.raises(TypeError):
-        services.department_create(customer, "Продажи")  # type: ignore[misc]
-
-
-def test_updating_another_customers_row_through_a_service_is_not_found(customer, other_customer):
-    dept = factories.department(other_customer, name="Чужой")
-    with pytest.raises(Department.DoesNotExist):
-        services.department_update(customer=customer, department_id=dept.pk, name="Мой")
-    dept.refresh_from_db()
-    assert dept.name == "Чужой"
+# --- list pages ------------------------------------------------------------------------------
 
 
 def test_departments_page_lists_departments_with_their_employees_and_numbers(

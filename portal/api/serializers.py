@@ -1,106 +1,57 @@
-"""Serializers of the customer API. Every related object is looked up within the caller's customer.
+"""Serializers of the customer API: the shape of input and the representation of output.
 
-Validation messages are the ones users see in the portal (Russian first). Money is rendered as
+Directory writes (departments, employees, numbers) check here only types, lengths and formats;
+every rule (whose department, E.164, uniqueness, field rules) is checked by
+`portal.directory.services`, whose ValidationErrors the API returns as 400s under the same field
+names. Messages are the ones users see in the portal (Russian first). Money is rendered as
 strings (DRF's COERCE_DECIMAL_TO_STRING, forced per field so a settings change cannot turn it
 into floats).
 """
 
 from __future__ import annotations
 
-import re
-
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import validate_email
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from portal.billing.models import LedgerEntry
 from portal.directory.models import Department, Employee, PhoneNumber
-from portal.directory.phone import to_e164
+from portal.directory.services import DEPARTMENT_FIELDS
 from portal.tenants.models import ApiToken
 
 
-def _customer_id(serializer: serializers.Field) -> int:
-    return serializer.context["request"].user.customer_id
+class DepartmentIdField(serializers.IntegerField):
+    """A department's id, or null. Whether it is the caller's own department, the service
+    checks: another customer's id reads exactly like one that does not exist."""
 
+    def __init__(self, **kwargs):
+        kwargs.setdefault("allow_null", True)
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
 
-class CustomerScopedRelatedField(serializers.PrimaryKeyRelatedField):
-    """A primary key of a row of the caller's own customer; other tenants' ids do not exist."""
-
-    default_error_messages = {
-        "does_not_exist": _("Объект с id «{pk_value}» не найден."),
-        "incorrect_type": _("Ожидается числовой id, получено {data_type}."),
-    }
-
-    def get_queryset(self):
-        return super().get_queryset().filter(customer_id=_customer_id(self))
-
-
-def _to_e164_or_400(value: str) -> str:
-    try:
-        return to_e164(value)
-    except DjangoValidationError as exc:
-        raise serializers.ValidationError(exc.messages) from exc
+    def get_attribute(self, instance):
+        return instance.department_id
 
 
 class DepartmentSerializer(serializers.ModelSerializer):
+    """Every field the department services write; never `webhook_secret`."""
+
     class Meta:
         model = Department
-        fields = [
-            "id",
-            "name",
-            "notify_callback",
-            "notify_email",
-            "notify_sms",
-            "notify_portal",
-            "notify_webhook",
-            "notification_emails",
-            "webhook_url",
-            "queue_announce_interval",
-            "created_at",
-        ]
+        fields = ["id", *DEPARTMENT_FIELDS, "created_at"]
         read_only_fields = ["id", "created_at"]
-
-    def validate_name(self, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise serializers.ValidationError(_("Укажите название отдела."))
-        taken = Department.objects.filter(customer_id=_customer_id(self), name=value)
-        if self.instance is not None:
-            taken = taken.exclude(pk=self.instance.pk)
-        if taken.exists():
-            raise serializers.ValidationError(_("Отдел с таким названием уже есть."))
-        return value
-
-    def validate_notification_emails(self, value: str) -> str:
-        emails = [line.strip() for line in value.splitlines() if line.strip()]
-        for email in emails:
-            try:
-                validate_email(email)
-            except DjangoValidationError as exc:
-                raise serializers.ValidationError(
-                    _("«%(email)s» не похоже на адрес e-mail.") % {"email": email[:80]}
-                ) from exc
-        return "\n".join(emails)
-
-    def validate(self, attrs: dict) -> dict:
-        webhook = attrs.get("notify_webhook", getattr(self.instance, "notify_webhook", False))
-        url = attrs.get("webhook_url", getattr(self.instance, "webhook_url", ""))
-        if webhook and not url:
-            raise serializers.ValidationError(
-                {"webhook_url": _("Укажите адрес вебхука или выключите оповещение вебхуком.")}
-            )
-        return attrs
-
-
-SIP_PASSWORD_RE = re.compile(r"^[\x21-\x7e]{12,64}$")
 
 
 class EmployeeSerializer(serializers.ModelSerializer):
     """`sip_password` is write-only; it is generated when omitted and returned once on create."""
 
-    department = CustomerScopedRelatedField(
-        queryset=Department.objects.all(), allow_null=True, required=False
+    department = DepartmentIdField()
+    mobile_number = serializers.CharField(
+        label=capfirst(Employee._meta.get_field("mobile_number").verbose_name),
+        max_length=32,
+        allow_blank=True,
+        required=False,
+        help_text="Mobile phone number; stored as E.164 (`+79161234567`), empty for none.",
     )
     sip_password = serializers.CharField(
         write_only=True,
@@ -125,32 +76,6 @@ class EmployeeSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["id", "created_at"]
 
-    def validate_name(self, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise serializers.ValidationError(_("Укажите имя сотрудника."))
-        return value
-
-    def validate_extension(self, value: str) -> str:
-        taken = Employee.objects.filter(customer_id=_customer_id(self), extension=value)
-        if self.instance is not None:
-            taken = taken.exclude(pk=self.instance.pk)
-        if taken.exists():
-            raise serializers.ValidationError(_("Внутренний номер «%s» уже занят.") % value)
-        return value
-
-    def validate_mobile_number(self, value: str) -> str:
-        if not value.strip():
-            return ""
-        return _to_e164_or_400(value)
-
-    def validate_sip_password(self, value: str) -> str:
-        if not SIP_PASSWORD_RE.match(value):
-            raise serializers.ValidationError(
-                _("Пароль SIP: от 12 до 64 печатных символов ASCII, без пробелов.")
-            )
-        return value
-
 
 class EmployeeCreatedSerializer(EmployeeSerializer):
     """The response to create: the only time the SIP password is shown."""
@@ -164,24 +89,12 @@ class NumberSerializer(serializers.ModelSerializer):
         help_text="Phone number; stored as E.164 (`+74951234567`). Numbers without `+` are "
         "read as Russian numbers.",
     )
-    department = CustomerScopedRelatedField(
-        queryset=Department.objects.all(), allow_null=True, required=False
-    )
+    department = DepartmentIdField()
 
     class Meta:
         model = PhoneNumber
         fields = ["id", "e164", "kind", "department", "label", "created_at"]
         read_only_fields = ["id", "created_at"]
-
-    def validate_e164(self, value: str) -> str:
-        e164 = _to_e164_or_400(value)
-        # Numbers are unique across the platform: say so without naming the holder.
-        taken = PhoneNumber.objects.filter(e164=e164)
-        if self.instance is not None:
-            taken = taken.exclude(pk=self.instance.pk)
-        if taken.exists():
-            raise serializers.ValidationError(_("Номер %s уже используется.") % e164)
-        return e164
 
 
 class OptionSerializer(serializers.Serializer):

@@ -12,15 +12,14 @@ missing/invalid/revoked token -> 401; staff role writing, or a token managing to
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
-from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import get_language
-from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import generics, mixins, serializers, status, viewsets
+from rest_framework import generics, mixins, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -29,56 +28,56 @@ from portal.api.permissions import IsSignedInCustomerAdmin
 from portal.billing import services as billing_services
 from portal.billing.models import LedgerEntry, Option, OptionPeriod
 from portal.billing.selectors import customer_balance, month_bounds
+from portal.directory import services as directory_services
 from portal.directory.models import Department, Employee, PhoneNumber
-from portal.events import announce_config_change
 from portal.tenants.models import ApiToken
 
 ID_REGEX = r"[0-9]+"
 
 
-class CustomerModelViewSet(viewsets.ModelViewSet):
+class DirectoryViewSet(viewsets.ModelViewSet):
     """CRUD over one customer's rows; every write tells FreeSWITCH what changed (on commit)."""
 
-    config_what: str = ""
+    # (The docstring is the endpoints' public description.) Reads come from the customer's
+    # queryset; every write is one call of a `portal.directory.services` function, which checks
+    # the rules, saves and announces the change; its ValidationErrors become 400s (api.errors).
     lookup_value_regex = ID_REGEX
+    # The resource's services (staticmethods), and how they name the row's id.
+    create_service: Callable[..., object]
+    update_service: Callable[..., object]
+    delete_service: Callable[..., None]
+    id_argument: str
 
     def get_queryset(self):
         return self.queryset.filter(customer_id=self.request.user.customer_id)
 
-    def _announce(self) -> None:
-        announce_config_change(customer_id=self.request.user.customer_id, what=self.config_what)
-
-    def _save(self, serializer) -> None:
-        try:
-            with transaction.atomic():
-                serializer.save(customer_id=self.request.user.customer_id)
-                self._announce()
-        except IntegrityError:
-            # Lost a race with a concurrent write of the same unique value.
-            raise serializers.ValidationError(
-                {"detail": _("Такая запись уже есть; обновите страницу и попробуйте снова.")}
-            )
-
     def perform_create(self, serializer) -> None:
-        self._save(serializer)
+        serializer.instance = self.create_service(
+            customer=self.request.user.customer, **serializer.validated_data
+        )
 
     def perform_update(self, serializer) -> None:
-        self._save(serializer)
+        serializer.instance = self.update_service(
+            customer=self.request.user.customer,
+            **{self.id_argument: serializer.instance.pk},
+            **serializer.validated_data,
+        )
 
     def perform_destroy(self, instance) -> None:
-        with transaction.atomic():
-            instance.delete()
-            self._announce()
+        self.delete_service(customer=self.request.user.customer, **{self.id_argument: instance.pk})
 
 
 @extend_schema_view(
     list=extend_schema(summary="Departments of the customer"),
     create=extend_schema(summary="Create a department"),
 )
-class DepartmentViewSet(CustomerModelViewSet):
+class DepartmentViewSet(DirectoryViewSet):
     queryset = Department.objects.all()
     serializer_class = s.DepartmentSerializer
-    config_what = "department"
+    create_service = staticmethod(directory_services.department_create)
+    update_service = staticmethod(directory_services.department_update)
+    delete_service = staticmethod(directory_services.department_delete)
+    id_argument = "department_id"
 
 
 @extend_schema_view(
@@ -89,10 +88,13 @@ class DepartmentViewSet(CustomerModelViewSet):
         responses={201: s.EmployeeCreatedSerializer},
     ),
 )
-class EmployeeViewSet(CustomerModelViewSet):
+class EmployeeViewSet(DirectoryViewSet):
     queryset = Employee.objects.all()
     serializer_class = s.EmployeeSerializer
-    config_what = "employee"
+    create_service = staticmethod(directory_services.employee_create)
+    update_service = staticmethod(directory_services.employee_update)
+    delete_service = staticmethod(directory_services.employee_delete)
+    id_argument = "employee_id"
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
@@ -108,10 +110,13 @@ class EmployeeViewSet(CustomerModelViewSet):
     list=extend_schema(summary="Phone numbers of the customer"),
     create=extend_schema(summary="Add a phone number"),
 )
-class NumberViewSet(CustomerModelViewSet):
+class NumberViewSet(DirectoryViewSet):
     queryset = PhoneNumber.objects.all()
     serializer_class = s.NumberSerializer
-    config_what = "number"
+    create_service = staticmethod(directory_services.number_create)
+    update_service = staticmethod(directory_services.number_update)
+    delete_service = staticmethod(directory_services.number_delete)
+    id_argument = "number_id"
 
 
 def _option_rows(customer_id: int, options=None) -> list[dict]:

@@ -1,19 +1,21 @@
 """Portal forms for departments, employees and numbers.
 
 Forms only read and clean input; writes go through `portal.directory.services`, whose
-ValidationErrors (duplicates, foreign departments, E.164) land on the same field names.
-Department choices are always limited to the customer's own departments.
+ValidationErrors (duplicates, foreign departments, E.164) land on the same field names. The
+department form runs the services' e-mail and webhook rules early so that every error shows at
+once. Department choices are always limited to the customer's own departments.
 """
 
 from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from portal.directory.models import Department, Employee, PhoneNumber, extension_validator
-from portal.directory.phone import to_e164
+from portal.directory import services
+from portal.directory.models import Department, PhoneNumber, extension_validator
 from portal.tenants.models import Customer
 
 
@@ -29,7 +31,25 @@ class CustomerDepartmentField(forms.ModelChoiceField):
         super().__init__(queryset=Department.objects.for_customer(customer), **kwargs)
 
 
-class DepartmentForm(forms.Form):
+class DirectoryForm(forms.Form):
+    """A form of one customer; a `department` field offers only that customer's departments."""
+
+    def __init__(self, *args, customer: Customer, **kwargs):
+        self.customer = customer
+        super().__init__(*args, **kwargs)
+        if "department" in self.fields:
+            self.fields["department"] = CustomerDepartmentField(customer)
+
+    @classmethod
+    def initial_for(cls, obj: models.Model) -> dict:
+        """The form's fields filled from a saved row."""
+        return {
+            name: getattr(obj, "department_id" if name == "department" else name)
+            for name in cls.base_fields
+        }
+
+
+class DepartmentForm(DirectoryForm):
     name = forms.CharField(label=_("название"), max_length=120)
     notify_callback = forms.BooleanField(label=_("Оповещать об обратном вызове"), required=False)
     notify_email = forms.BooleanField(label=_("по e-mail"), required=False, initial=True)
@@ -51,29 +71,17 @@ class DepartmentForm(forms.Form):
         validators=[MinValueValidator(10), MaxValueValidator(600)],
     )
 
-    def __init__(self, *args, customer: Customer, **kwargs):
-        self.customer = customer
-        super().__init__(*args, **kwargs)
-
     def clean_notification_emails(self) -> str:
-        lines = [line.strip() for line in self.cleaned_data["notification_emails"].splitlines()]
-        lines = [line for line in lines if line]
-        bad = []
-        for line in lines:
-            try:
-                validate_email(line)
-            except ValidationError:
-                bad.append(line)
-        if bad:
-            raise ValidationError(
-                _("Неверный адрес e-mail: %(bad)s"), params={"bad": ", ".join(bad)[:200]}
-            )
-        return "\n".join(lines)
+        return services.clean_notification_emails(self.cleaned_data["notification_emails"])
 
     def clean(self):
         data = super().clean()
-        if data.get("notify_webhook") and not data.get("webhook_url"):
-            self.add_error("webhook_url", _("Укажите адрес вебхука или отключите оповещение."))
+        try:
+            services.check_webhook(
+                notify_webhook=data.get("notify_webhook"), webhook_url=data.get("webhook_url")
+            )
+        except ValidationError as exc:
+            self.add_error("webhook_url", exc)
         if data.get("notify_email") and data.get("notify_callback"):
             if "notification_emails" in data and not data["notification_emails"]:
                 self.add_error(
@@ -82,17 +90,13 @@ class DepartmentForm(forms.Form):
                 )
         return data
 
-    @classmethod
-    def initial_for(cls, dept: Department) -> dict:
-        return {name: getattr(dept, name) for name in cls.base_fields}
 
-
-class EmployeeForm(forms.Form):
+class EmployeeForm(DirectoryForm):
     extension = forms.CharField(
         label=_("внутренний номер"), max_length=6, validators=[extension_validator]
     )
     name = forms.CharField(label=_("имя"), max_length=120)
-    department = forms.Field()  # replaced per customer in __init__
+    department = forms.Field()  # replaced per customer by DirectoryForm
     mobile_number = forms.CharField(
         label=_("мобильный номер"),
         required=False,
@@ -106,50 +110,13 @@ class EmployeeForm(forms.Form):
     )
     is_active = forms.BooleanField(label=_("активен"), required=False, initial=True)
 
-    def __init__(self, *args, customer: Customer, **kwargs):
-        self.customer = customer
-        super().__init__(*args, **kwargs)
-        self.fields["department"] = CustomerDepartmentField(customer)
 
-    def clean_mobile_number(self) -> str:
-        value = self.cleaned_data["mobile_number"].strip()
-        return to_e164(value) if value else ""
-
-    @staticmethod
-    def initial_for(emp: Employee) -> dict:
-        return {
-            "extension": emp.extension,
-            "name": emp.name,
-            "department": emp.department_id,
-            "mobile_number": emp.mobile_number,
-            "caller_id_option": emp.caller_id_option,
-            "is_active": emp.is_active,
-        }
-
-
-class NumberForm(forms.Form):
+class NumberForm(DirectoryForm):
     e164 = forms.CharField(
         label=_("номер"), max_length=32, help_text=_("в любом виде, например +7 495 123-45-67")
     )
     kind = forms.ChoiceField(
         label=_("тип"), choices=PhoneNumber.Kind.choices, initial=PhoneNumber.Kind.REGULAR
     )
-    department = forms.Field()
+    department = forms.Field()  # replaced per customer by DirectoryForm
     label = forms.CharField(label=_("подпись"), max_length=120, required=False)
-
-    def __init__(self, *args, customer: Customer, **kwargs):
-        self.customer = customer
-        super().__init__(*args, **kwargs)
-        self.fields["department"] = CustomerDepartmentField(customer)
-
-    def clean_e164(self) -> str:
-        return to_e164(self.cleaned_data["e164"])
-
-    @staticmethod
-    def initial_for(num: PhoneNumber) -> dict:
-        return {
-            "e164": num.e164,
-            "kind": num.kind,
-            "department": num.department_id,
-            "label": num.label,
-        }

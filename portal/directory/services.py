@@ -1,15 +1,23 @@
-"""Directory writes: departments, employees and numbers.
+"""Directory writes: departments, employees and numbers — the one write path for the portal
+pages and the API.
 
 Every function takes keyword-only arguments, validates everything (tenant ownership of the
-department, E.164 numbers, uniqueness) and writes under `transaction.atomic`, so a failed call
-changes nothing. A successful one announces the change to FreeSWITCH after commit
-(`portal.events.announce_config_change`). Errors are `ValidationError`s keyed by field name.
+department, E.164 numbers, uniqueness, field rules) and writes under `transaction.atomic`, so
+a failed call changes nothing. A successful one announces the change to FreeSWITCH after
+commit (`portal.events.announce_config_change`). Errors are `ValidationError`s keyed by field
+name; a row of another customer is `<Model>.DoesNotExist`.
+
+`*_create` takes the required fields plus any of the others (model defaults fill the rest);
+`*_update` changes only the fields it is given.
 """
 
 from __future__ import annotations
 
+import re
+
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.core.validators import validate_email
+from django.db import IntegrityError, models, transaction
 from django.utils.translation import gettext as _
 
 from portal.directory.models import Department, Employee, PhoneNumber
@@ -28,6 +36,58 @@ DEPARTMENT_FIELDS = (
     "webhook_url",
     "queue_announce_interval",
 )
+EMPLOYEE_FIELDS = (
+    "extension",
+    "name",
+    "department",
+    "mobile_number",
+    "caller_id_option",
+    "is_active",
+    "sip_password",
+)
+NUMBER_FIELDS = ("e164", "kind", "department", "label")
+
+SIP_PASSWORD_RE = re.compile(r"^[\x21-\x7e]{12,64}$")
+
+
+# --- field rules (also used by the portal form to show every error at once) -----------------
+
+
+def clean_notification_emails(value: str) -> str:
+    """One address a line, blank lines dropped; a ValidationError names the bad ones."""
+    lines = [line.strip() for line in (value or "").splitlines() if line.strip()]
+    bad = []
+    for line in lines:
+        try:
+            validate_email(line)
+        except ValidationError:
+            bad.append(line)
+    if bad:
+        raise ValidationError(
+            _("Неверный адрес e-mail: %(bad)s") % {"bad": ", ".join(bad)[:200]}, code="invalid"
+        )
+    return "\n".join(lines)
+
+
+def check_webhook(*, notify_webhook: bool, webhook_url: str | None) -> None:
+    """Webhook notifications need an address to call."""
+    if notify_webhook and not webhook_url:
+        raise ValidationError(
+            _("Укажите адрес вебхука или отключите оповещение."), code="webhook_url_missing"
+        )
+
+
+def _optional_e164(value: str | None) -> str:
+    value = (value or "").strip()
+    return to_e164(value) if value else ""
+
+
+def _check_sip_password(value: str) -> str:
+    if not SIP_PASSWORD_RE.match(value or ""):
+        raise ValidationError(
+            _("Пароль SIP: от 12 до 64 печатных символов ASCII, без пробелов."), code="invalid"
+        )
+    return value
 
 
 def _own_department(customer: Customer, department: Department | int | None) -> Department | None:
@@ -37,14 +97,40 @@ def _own_department(customer: Customer, department: Department | int | None) -> 
     dept_id = department.pk if isinstance(department, Department) else department
     found = Department.objects.for_customer(customer).filter(pk=dept_id).first()
     if found is None:
-        raise ValidationError({"department": _("Такого отдела нет.")}, code="foreign_department")
+        raise ValidationError(_("Такого отдела нет."), code="foreign_department")
     return found
 
 
-def _save(obj, *, unique_errors: dict[str, str], what: str) -> None:
-    """full_clean + save inside the caller's transaction; a race on a unique index is a form
-    error too, not a 500."""
-    obj.full_clean(validate_unique=False, validate_constraints=False)
+# --- shared machinery ------------------------------------------------------------------------
+
+
+class _Errors(dict):
+    """Field errors collected over one write, raised together."""
+
+    def check(self, field: str, rule, *args, **kwargs):
+        try:
+            return rule(*args, **kwargs)
+        except ValidationError as exc:
+            self.setdefault(field, []).extend(exc.messages)
+            return None
+
+
+def _only(fields: dict, allowed: tuple[str, ...], what: str) -> None:
+    unknown = set(fields) - set(allowed)
+    if unknown:
+        raise TypeError(f"unknown {what} fields: {sorted(unknown)}")
+
+
+def _save(obj: models.Model, *, errors: _Errors, unique_errors: dict[str, str], what: str) -> None:
+    """full_clean + save inside the caller's transaction; raises every field error at once. A
+    race on a unique index is a field error too, not a 500."""
+    try:
+        obj.full_clean(exclude=list(errors), validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise ValidationError(dict(errors))
     try:
         with transaction.atomic():
             obj.save()
@@ -53,20 +139,35 @@ def _save(obj, *, unique_errors: dict[str, str], what: str) -> None:
     announce_config_change(customer_id=obj.customer_id, what=what)
 
 
+def _delete(queryset: models.QuerySet, *, pk: int, what: str) -> None:
+    obj = queryset.select_for_update().get(pk=pk)
+    customer_id = obj.customer_id
+    obj.delete()
+    announce_config_change(customer_id=customer_id, what=what)
+
+
 # --- departments -----------------------------------------------------------------------------
 
 
 def _department_apply(dept: Department, fields: dict) -> Department:
-    unknown = set(fields) - set(DEPARTMENT_FIELDS)
-    if unknown:
-        raise TypeError(f"unknown department fields: {sorted(unknown)}")
+    _only(fields, DEPARTMENT_FIELDS, "department")
+    errors = _Errors()
     for name, value in fields.items():
         setattr(dept, name, value)
     dept.name = (dept.name or "").strip()
-    if dept.notification_emails:
-        dept.notification_emails = "\n".join(
-            line.strip() for line in dept.notification_emails.splitlines() if line.strip()
+    if "notification_emails" in fields:
+        emails = errors.check(
+            "notification_emails", clean_notification_emails, dept.notification_emails
         )
+        if emails is not None:
+            dept.notification_emails = emails
+    errors.check(
+        "webhook_url",
+        check_webhook,
+        notify_webhook=dept.notify_webhook,
+        webhook_url=dept.webhook_url,
+    )
+    taken = _("Отдел с таким названием уже есть.")
     duplicate = (
         Department.objects.for_customer(dept.customer_id)
         .filter(name=dept.name)
@@ -74,12 +175,8 @@ def _department_apply(dept: Department, fields: dict) -> Department:
         .exists()
     )
     if duplicate:
-        raise ValidationError({"name": _("Отдел с таким названием уже есть.")}, code="duplicate")
-    _save(
-        dept,
-        unique_errors={"name": _("Отдел с таким названием уже есть.")},
-        what="department",
-    )
+        errors.setdefault("name", []).append(taken)
+    _save(dept, errors=errors, unique_errors={"name": taken}, what="department")
     return dept
 
 
@@ -95,32 +192,29 @@ def department_update(*, customer: Customer, department_id: int, **fields) -> De
     return _department_apply(dept, fields)
 
 
+@transaction.atomic
+def department_delete(*, customer: Customer, department_id: int) -> None:
+    """Delete a department; its employees and numbers stay, without a department."""
+    _delete(Department.objects.for_customer(customer), pk=department_id, what="department")
+
+
 # --- employees -------------------------------------------------------------------------------
 
 
-def _employee_apply(
-    emp: Employee,
-    *,
-    customer: Customer,
-    extension: str,
-    name: str,
-    department: Department | int | None,
-    mobile_number: str,
-    caller_id_option: bool,
-    is_active: bool,
-) -> Employee:
-    emp.extension = (extension or "").strip()
-    emp.name = (name or "").strip()
-    emp.department = _own_department(customer, department)
-    mobile_number = (mobile_number or "").strip()
-    if mobile_number:
-        try:
-            mobile_number = to_e164(mobile_number)
-        except ValidationError as exc:
-            raise ValidationError({"mobile_number": exc.messages}) from exc
-    emp.mobile_number = mobile_number
-    emp.caller_id_option = caller_id_option
-    emp.is_active = is_active
+def _employee_apply(emp: Employee, *, customer: Customer, fields: dict) -> Employee:
+    _only(fields, EMPLOYEE_FIELDS, "employee")
+    errors = _Errors()
+    for name in ("extension", "name", "caller_id_option", "is_active"):
+        if name in fields:
+            setattr(emp, name, fields[name])
+    emp.extension = (emp.extension or "").strip()
+    emp.name = (emp.name or "").strip()
+    if "department" in fields:
+        emp.department = errors.check("department", _own_department, customer, fields["department"])
+    if "mobile_number" in fields:
+        emp.mobile_number = errors.check("mobile_number", _optional_e164, fields["mobile_number"])
+    if "sip_password" in fields:
+        emp.sip_password = errors.check("sip_password", _check_sip_password, fields["sip_password"])
     taken = _("Внутренний номер %(ext)s уже занят.") % {"ext": emp.extension}
     if (
         Employee.objects.for_customer(customer)
@@ -128,118 +222,74 @@ def _employee_apply(
         .exclude(pk=emp.pk)
         .exists()
     ):
-        raise ValidationError({"extension": taken}, code="duplicate")
-    _save(emp, unique_errors={"extension": taken}, what="employee")
+        errors.setdefault("extension", []).append(taken)
+    _save(emp, errors=errors, unique_errors={"extension": taken}, what="employee")
     return emp
 
 
 @transaction.atomic
-def employee_create(
-    *,
-    customer: Customer,
-    extension: str,
-    name: str,
-    department: Department | int | None = None,
-    mobile_number: str = "",
-    caller_id_option: bool = False,
-    is_active: bool = True,
-) -> Employee:
+def employee_create(*, customer: Customer, extension: str, name: str, **fields) -> Employee:
+    """Create an employee. `fields`: any other of `EMPLOYEE_FIELDS` (`department` as an
+    object or an id); `sip_password` is generated when not given."""
     return _employee_apply(
         Employee(customer=customer),
         customer=customer,
-        extension=extension,
-        name=name,
-        department=department,
-        mobile_number=mobile_number,
-        caller_id_option=caller_id_option,
-        is_active=is_active,
+        fields={"extension": extension, "name": name, **fields},
     )
 
 
 @transaction.atomic
-def employee_update(
-    *,
-    customer: Customer,
-    employee_id: int,
-    extension: str,
-    name: str,
-    department: Department | int | None = None,
-    mobile_number: str = "",
-    caller_id_option: bool = False,
-    is_active: bool = True,
-) -> Employee:
+def employee_update(*, customer: Customer, employee_id: int, **fields) -> Employee:
     emp = Employee.objects.for_customer(customer).select_for_update().get(pk=employee_id)
-    return _employee_apply(
-        emp,
-        customer=customer,
-        extension=extension,
-        name=name,
-        department=department,
-        mobile_number=mobile_number,
-        caller_id_option=caller_id_option,
-        is_active=is_active,
-    )
+    return _employee_apply(emp, customer=customer, fields=fields)
+
+
+@transaction.atomic
+def employee_delete(*, customer: Customer, employee_id: int) -> None:
+    _delete(Employee.objects.for_customer(customer), pk=employee_id, what="employee")
 
 
 # --- numbers ---------------------------------------------------------------------------------
 
 
-def _number_apply(
-    num: PhoneNumber,
-    *,
-    customer: Customer,
-    e164: str,
-    kind: str,
-    department: Department | int | None,
-    label: str,
-) -> PhoneNumber:
-    try:
-        num.e164 = to_e164(e164)
-    except ValidationError as exc:
-        raise ValidationError({"e164": exc.messages}) from exc
-    if kind not in PhoneNumber.Kind.values:
-        raise ValidationError({"kind": _("Неизвестный тип номера.")}, code="invalid")
-    num.kind = kind
-    num.department = _own_department(customer, department)
-    num.label = (label or "").strip()
-    # Numbers are unique across the platform, whoever owns them.
+def _number_apply(num: PhoneNumber, *, customer: Customer, fields: dict) -> PhoneNumber:
+    _only(fields, NUMBER_FIELDS, "number")
+    errors = _Errors()
+    if "e164" in fields:
+        num.e164 = errors.check("e164", to_e164, fields["e164"])
+    if "kind" in fields:
+        num.kind = fields["kind"]
+        if num.kind not in PhoneNumber.Kind.values:
+            errors["kind"] = [_("Неизвестный тип номера.")]
+    if "department" in fields:
+        num.department = errors.check("department", _own_department, customer, fields["department"])
+    if "label" in fields:
+        num.label = (fields["label"] or "").strip()
+    # Numbers are unique across the platform, whoever owns them: say so without naming them.
     taken = _("Номер уже подключён.")
-    if PhoneNumber.objects.filter(e164=num.e164).exclude(pk=num.pk).exists():
-        raise ValidationError({"e164": taken}, code="duplicate")
-    _save(num, unique_errors={"e164": taken}, what="number")
+    if "e164" not in errors and (
+        PhoneNumber.objects.filter(e164=num.e164).exclude(pk=num.pk).exists()
+    ):
+        errors["e164"] = [taken]
+    _save(num, errors=errors, unique_errors={"e164": taken}, what="number")
     return num
 
 
 @transaction.atomic
-def number_create(
-    *,
-    customer: Customer,
-    e164: str,
-    kind: str = PhoneNumber.Kind.REGULAR,
-    department: Department | int | None = None,
-    label: str = "",
-) -> PhoneNumber:
+def number_create(*, customer: Customer, e164: str, **fields) -> PhoneNumber:
+    """Add a number. `fields`: any other of `NUMBER_FIELDS` (`department` as an object or an
+    id); the number is stored as E.164 whatever the spelling."""
     return _number_apply(
-        PhoneNumber(customer=customer),
-        customer=customer,
-        e164=e164,
-        kind=kind,
-        department=department,
-        label=label,
+        PhoneNumber(customer=customer), customer=customer, fields={"e164": e164, **fields}
     )
 
 
 @transaction.atomic
-def number_update(
-    *,
-    customer: Customer,
-    number_id: int,
-    e164: str,
-    kind: str,
-    department: Department | int | None = None,
-    label: str = "",
-) -> PhoneNumber:
+def number_update(*, customer: Customer, number_id: int, **fields) -> PhoneNumber:
     num = PhoneNumber.objects.for_customer(customer).select_for_update().get(pk=number_id)
-    return _number_apply(
-        num, customer=customer, e164=e164, kind=kind, department=department, label=label
-    )
+    return _number_apply(num, customer=customer, fields=fields)
+
+
+@transaction.atomic
+def number_delete(*, customer: Customer, number_id: int) -> None:
+    _delete(PhoneNumber.objects.for_customer(customer), pk=number_id, what="number")

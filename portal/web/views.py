@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from django import forms
@@ -26,7 +28,7 @@ from portal.billing import selectors
 from portal.billing import services as billing_services
 from portal.billing.models import LedgerEntry, Option, OptionPeriod
 from portal.directory import services as directory_services
-from portal.directory.forms import DepartmentForm, EmployeeForm, NumberForm
+from portal.directory.forms import DepartmentForm, DirectoryForm, EmployeeForm, NumberForm
 from portal.directory.models import Department, Employee, PhoneNumber
 from portal.directory.phone import display as display_number
 from portal.web.access import customer_page
@@ -298,35 +300,91 @@ def _bound(request, form_class, customer, initial=None):
     return form_class(data, customer=customer, initial=initial)
 
 
-@customer_page
-@require_http_methods(["GET", "POST"])
-def department_create(request):
+@dataclass(frozen=True)
+class _DirectoryPages:
+    """The create and edit pages of one kind of directory row; both write through a service."""
+
+    model: type[Department | Employee | PhoneNumber]
+    form_class: type[DirectoryForm]
+    back: str  # URL name of the list page
+    new_title: str
+    edit_title: Callable[[Department | Employee | PhoneNumber], str]
+    saved_message: str
+    create: Callable[..., object]
+    update: Callable[..., object]
+    id_argument: str  # how `update` names the row's id
+
+
+DEPARTMENT_PAGES = _DirectoryPages(
+    model=Department,
+    form_class=DepartmentForm,
+    back="web:departments",
+    new_title=gettext_lazy("Новый отдел"),
+    edit_title=lambda dept: _("Отдел «%(name)s»") % {"name": dept.name},
+    saved_message=gettext_lazy("Отдел «%(name)s» сохранён."),
+    create=directory_services.department_create,
+    update=directory_services.department_update,
+    id_argument="department_id",
+)
+EMPLOYEE_PAGES = _DirectoryPages(
+    model=Employee,
+    form_class=EmployeeForm,
+    back="web:employees",
+    new_title=gettext_lazy("Новый сотрудник"),
+    edit_title=lambda emp: _("Сотрудник %(name)s") % {"name": str(emp)},
+    saved_message=gettext_lazy("Сотрудник «%(name)s» сохранён."),
+    create=directory_services.employee_create,
+    update=directory_services.employee_update,
+    id_argument="employee_id",
+)
+NUMBER_PAGES = _DirectoryPages(
+    model=PhoneNumber,
+    form_class=NumberForm,
+    back="web:numbers",
+    new_title=gettext_lazy("Новый номер"),
+    edit_title=lambda num: _("Номер %(name)s") % {"name": display_number(num.e164)},
+    saved_message=gettext_lazy("Номер %(name)s сохранён."),
+    create=directory_services.number_create,
+    update=directory_services.number_update,
+    id_argument="number_id",
+)
+
+
+def _create_page(request, pages: _DirectoryPages):
     customer = request.customer
     return _form_page(
         request,
-        form=_bound(request, DepartmentForm, customer),
-        title=_("Новый отдел"),
-        back=reverse("web:departments"),
-        save=lambda data: directory_services.department_create(customer=customer, **data),
-        saved_message=_("Отдел «%(name)s» сохранён."),
+        form=_bound(request, pages.form_class, customer),
+        title=str(pages.new_title),
+        back=reverse(pages.back),
+        save=lambda data: pages.create(customer=customer, **data),
+        saved_message=str(pages.saved_message),
     )
+
+
+def _edit_page(request, pages: _DirectoryPages, pk: int):
+    customer = request.customer
+    obj = get_object_or_404(pages.model.objects.for_customer(customer), pk=pk)
+    return _form_page(
+        request,
+        form=_bound(request, pages.form_class, customer, pages.form_class.initial_for(obj)),
+        title=pages.edit_title(obj),
+        back=reverse(pages.back),
+        save=lambda data: pages.update(customer=customer, **{pages.id_argument: obj.pk}, **data),
+        saved_message=str(pages.saved_message),
+    )
+
+
+@customer_page
+@require_http_methods(["GET", "POST"])
+def department_create(request):
+    return _create_page(request, DEPARTMENT_PAGES)
 
 
 @customer_page
 @require_http_methods(["GET", "POST"])
 def department_edit(request, pk: int):
-    customer = request.customer
-    dept = get_object_or_404(Department.objects.for_customer(customer), pk=pk)
-    return _form_page(
-        request,
-        form=_bound(request, DepartmentForm, customer, DepartmentForm.initial_for(dept)),
-        title=_("Отдел «%(name)s»") % {"name": dept.name},
-        back=reverse("web:departments"),
-        save=lambda data: directory_services.department_update(
-            customer=customer, department_id=dept.pk, **data
-        ),
-        saved_message=_("Отдел «%(name)s» сохранён."),
-    )
+    return _edit_page(request, DEPARTMENT_PAGES, pk)
 
 
 @customer_page
@@ -344,32 +402,13 @@ def employees(request):
 @customer_page
 @require_http_methods(["GET", "POST"])
 def employee_create(request):
-    customer = request.customer
-    return _form_page(
-        request,
-        form=_bound(request, EmployeeForm, customer),
-        title=_("Новый сотрудник"),
-        back=reverse("web:employees"),
-        save=lambda data: directory_services.employee_create(customer=customer, **data),
-        saved_message=_("Сотрудник «%(name)s» сохранён."),
-    )
+    return _create_page(request, EMPLOYEE_PAGES)
 
 
 @customer_page
 @require_http_methods(["GET", "POST"])
 def employee_edit(request, pk: int):
-    customer = request.customer
-    emp = get_object_or_404(Employee.objects.for_customer(customer), pk=pk)
-    return _form_page(
-        request,
-        form=_bound(request, EmployeeForm, customer, EmployeeForm.initial_for(emp)),
-        title=_("Сотрудник %(name)s") % {"name": str(emp)},
-        back=reverse("web:employees"),
-        save=lambda data: directory_services.employee_update(
-            customer=customer, employee_id=emp.pk, **data
-        ),
-        saved_message=_("Сотрудник «%(name)s» сохранён."),
-    )
+    return _edit_page(request, EMPLOYEE_PAGES, pk)
 
 
 @customer_page
@@ -387,32 +426,13 @@ def numbers(request):
 @customer_page
 @require_http_methods(["GET", "POST"])
 def number_create(request):
-    customer = request.customer
-    return _form_page(
-        request,
-        form=_bound(request, NumberForm, customer),
-        title=_("Новый номер"),
-        back=reverse("web:numbers"),
-        save=lambda data: directory_services.number_create(customer=customer, **data),
-        saved_message=_("Номер %(name)s сохранён."),
-    )
+    return _create_page(request, NUMBER_PAGES)
 
 
 @customer_page
 @require_http_methods(["GET", "POST"])
 def number_edit(request, pk: int):
-    customer = request.customer
-    num = get_object_or_404(PhoneNumber.objects.for_customer(customer), pk=pk)
-    return _form_page(
-        request,
-        form=_bound(request, NumberForm, customer, NumberForm.initial_for(num)),
-        title=_("Номер %(name)s") % {"name": display_number(num.e164)},
-        back=reverse("web:numbers"),
-        save=lambda data: directory_services.number_update(
-            customer=customer, number_id=num.pk, **data
-        ),
-        saved_message=_("Номер %(name)s сохранён."),
-    )
+    return _edit_page(request, NUMBER_PAGES, pk)
 
 
 # --- "Голосовое меню", "Статистика", "Дополнительно" ------------------------------------------
