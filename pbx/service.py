@@ -205,7 +205,11 @@ class NodeWorker:
         # hammered twice a second (seen on a real node with the portal down).
         retry = Backoff(base=max(self.push_interval, 1.0), cap=60.0)
         while conn.connected and not self.stopping.is_set():
-            if self.push_pending(conn) is False:
+            try:
+                pushed = self.push_pending(conn)
+            except EslError:
+                return  # the connection is gone (closed on timeout); the supervisor reconnects
+            if pushed is False:
                 self.stopping.wait(retry.next())
                 continue
             retry.reset()

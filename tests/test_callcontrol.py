@@ -158,6 +158,7 @@ def test_a_change_made_while_freeswitch_is_down_is_applied_on_reconnect(switch, 
 
 def test_a_reply_that_never_comes_drops_the_connection_instead_of_hanging(switch, service):
     switch.wait_for_command("event plain", timeout=10)
+    eventually(lambda: node().esl_state == "connected")  # else we would see the initial state
     customer = factories.customer()
     switch.reply_delay = 30.0  # the switch hangs: no reply within the service's 2 s
     before = auth_count(switch)

@@ -322,13 +322,23 @@ def _open_request(department_id: int, caller: str, *, lock: bool = False):
 # -- claiming -------------------------------------------------------------------------------------
 
 
-def _candidates(r: CallbackRequest, multichannel: str) -> list[EmployeeCandidate]:
-    """Active employees of the department, the one who least recently took a callback first."""
+def _candidates(
+    r: CallbackRequest, multichannel: str, *, as_of_attempt: int | None = None
+) -> list[EmployeeCandidate]:
+    """Active employees of the department, the one who least recently took a callback first.
+
+    `as_of_attempt` rebuilds the order an attempt started with (its own answer not counted)."""
+    answered = "callback_attempts__employee_answered_at"
+    last = (
+        Max(answered)
+        if as_of_attempt is None
+        else Max(answered, filter=~Q(callback_attempts__pk=as_of_attempt))
+    )
     employees = (
         Employee.objects.filter(
             customer_id=r.customer_id, department_id=r.department_id, is_active=True
         )
-        .annotate(last_callback=Max("callback_attempts__employee_answered_at"))
+        .annotate(last_callback=last)
         .order_by(F("last_callback").asc(nulls_first=True), "extension", "id")
     )
     result = []
@@ -423,6 +433,30 @@ def _claim_one(request_id: int, *, now, worker: str, policy: flow.Policy) -> Att
         caller_number=r.caller_number,
         multichannel_number=multichannel,
         candidates=candidates,
+    )
+
+
+def callback_attempt_plan(*, attempt_id: int) -> AttemptPlan | None:
+    """The plan of an attempt still being dialled, rebuilt from the database (for a call-control
+    process that restarted, or another node's events); None once the attempt is finished."""
+    attempt = (
+        CallbackAttempt.objects.select_related("request__number")
+        .filter(pk=attempt_id, request__status=flow.DIALING, request__current_attempt_id=attempt_id)
+        .exclude(status=flow.FINISHED)
+        .first()
+    )
+    if attempt is None or attempt.request.number is None:
+        return None
+    r = attempt.request
+    return AttemptPlan(
+        request_id=r.pk,
+        attempt_id=attempt.pk,
+        attempt_number=attempt.number,
+        customer_id=r.customer_id,
+        department_id=r.department_id,
+        caller_number=r.caller_number,
+        multichannel_number=r.number.e164,
+        candidates=_candidates(r, r.number.e164, as_of_attempt=attempt.pk),
     )
 
 
