@@ -248,3 +248,6 @@ PROMPT_UPLOAD_MAX_SECONDS = envint("PROMPT_UPLOAD_MAX_SECONDS", "60")
 # the sofia gateway (external profile) calls to the public network leave through.
 PBX_SIP_DOMAIN = env("PBX_SIP_DOMAIN", "pbx.local")
 PBX_PSTN_GATEWAY = env("PBX_PSTN_GATEWAY", "pstn")
+# Where FreeSWITCH writes call recordings (freeswitch_conf's pbx_recordings_dir, same env var);
+# the portal plays them from here, so the directory is shared between nodes and the portal.
+RECORDINGS_DIR = Path(env("PBX_RECORDINGS_DIR", "/var/lib/freeswitch/recordings"))

@@ -91,6 +91,7 @@ def office(settings, http_boundary):
     staff = factories.user(customer, role="staff")
     staff.departments.add(dept)
     billing.option_set(customer=customer, code="callback", enabled=True)
+    billing.option_set(customer=customer, code="call_recording", enabled=True)
     return customer, dept, with_aon, without_aon, staff
 
 
@@ -196,6 +197,11 @@ def test_a_queue_callback_from_pressing_1_to_a_billed_conversation(
     assert second.employee == without_aon  # 101 took the last one
     assert second.caller_id_shown == MULTICHANNEL  # no АОН and no mobile: the queue's number
     assert switch.wait_for_command(f"uuid_bridge {second.employee_uuid} {second.caller_uuid}")
+    # Call recording is on: the conversation is recorded, and the attempt knows the file.
+    record_cmd = switch.wait_for_command(f"uuid_record {second.employee_uuid} start")
+    assert record_cmd.endswith(f"/c{customer.pk}/callback/{second.pk}-{second.caller_uuid}.wav")
+    second.refresh_from_db()
+    assert second.recording_path == record_cmd.split()[-1]
 
     switch.hangup(second.caller_uuid)  # the conversation ends
     eventually(lambda: CallbackRequest.objects.get(pk=request.pk).status == "completed")

@@ -29,6 +29,7 @@ import logging
 import re
 import uuid as uuidlib
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.utils import timezone
@@ -253,7 +254,11 @@ class CallbackFlow(Flow):
             return
         reply = ctx.api(commands.uuid_bridge(employee_uuid, caller_uuid)).strip()
         if reply.startswith("+OK"):
-            services.callback_attempt_bridged(attempt_id=plan.attempt_id, now=now)
+            services.callback_attempt_bridged(
+                attempt_id=plan.attempt_id,
+                now=now,
+                recording_path=self.record(ctx, plan, employee_uuid, caller_uuid),
+            )
             return
         # The employee left while the caller's phone rang.
         ctx.api(commands.uuid_kill(caller_uuid))
@@ -265,6 +270,23 @@ class CallbackFlow(Flow):
             cause="EMPLOYEE_GONE",
             now=now,
         )
+
+    @staticmethod
+    def record(ctx: NodeContext, plan, employee_uuid: str, caller_uuid: str) -> str:
+        """Record the conversation when the customer has call recording on; the file's path."""
+        from portal.billing.models import Option
+        from portal.callbacks.selectors import option_enabled
+
+        if not option_enabled(plan.customer_id, Option.CALL_RECORDING):
+            return ""
+        root = PurePosixPath(settings.RECORDINGS_DIR)
+        name = f"{int(plan.attempt_id)}-{caller_uuid}.wav"
+        path = commands.recording_path(f"c{int(plan.customer_id)}", "callback", name, root=root)
+        reply = ctx.api(commands.uuid_record(employee_uuid, "start", path, root=root)).strip()
+        if not reply.startswith("+OK"):
+            log.warning("callback %s: recording refused: %s", plan.attempt_id, reply)
+            return ""
+        return path
 
     def on_answered_leg_hangup(self, ctx: NodeContext, leg: Leg, event: Event) -> None:
         from portal.callbacks import services
