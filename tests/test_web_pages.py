@@ -319,3 +319,57 @@ def test_password_change_works_for_a_customer_user(admin_client, admin_user):
     assert response.status_code == 302
     admin_user.refresh_from_db()
     assert admin_user.check_password("a-much-Longer-pass-42")
+
+
+def test_statistics_counts_calls_and_callback_requests_of_this_customer_only(
+    admin_client, customer, other_customer
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from portal.callbacks.models import CallbackRequest
+    from portal.calls.models import CallRecord
+
+    now = timezone.now()
+    dept = factories.department(customer)
+    other_dept = factories.department(other_customer)
+    for n, (cust, direction, billsec) in enumerate(
+        [
+            (customer, "outbound", 125),
+            (customer, "outbound", 0),
+            (customer, "inbound", 60),
+            (other_customer, "outbound", 600),
+        ]
+    ):
+        CallRecord.objects.create(
+            customer=cust,
+            uuid=f"u{n}",
+            direction=direction,
+            billsec=billsec,
+            started_at=now - dt.timedelta(hours=1),
+            ended_at=now,
+        )
+    for cust, d, status, caller in [
+        (customer, dept, "completed", "+79160000001"),
+        (customer, dept, "failed", "+79160000002"),
+        (other_customer, other_dept, "completed", "+79160000003"),
+    ]:
+        CallbackRequest.objects.create(
+            customer=cust,
+            department=d,
+            caller_number=caller,
+            status=status,
+            first_attempt_deadline=now,
+            created_at=now - dt.timedelta(minutes=5),
+            origin_uuid=caller,
+        )
+    response = admin_client.get(reverse("web:statistics"))
+    assert response.status_code == 200, response.content[:300]
+    html = response.content.decode()
+    outbound = html.split('data-direction="outbound"')[1].split("</tr>")[0]
+    assert 'data-col="total">2<' in outbound and 'data-col="answered">1<' in outbound
+    assert 'data-col="minutes">2<' in outbound  # 125 s
+    callbacks = html.split('data-table="callbacks"')[1].split("</table>")[0]
+    assert 'data-status="completed"><td>состоялся</td><td data-col="count">1<' in callbacks
+    assert 'data-status="total"><td>Всего</td><td data-col="count">2<' in callbacks

@@ -517,8 +517,52 @@ def statistics(request):
             "rows": rows,
             "categories": [Category(c).label for c in STAT_CATEGORIES],
             "balance": selectors.customer_balance(customer),
+            "calls": calls_summary(customer, since=timezone.now() - STATS_WINDOW),
+            "callbacks": callback_summary(customer, since=timezone.now() - STATS_WINDOW),
+            "window_days": STATS_WINDOW.days,
         },
     )
+
+
+STATS_WINDOW = dt.timedelta(days=30)
+
+
+def calls_summary(customer, *, since: dt.datetime) -> list[dict]:
+    """Finished calls since `since` per direction: how many, how many answered, minutes."""
+    from django.db.models import Count, Q
+
+    from portal.calls.models import CallRecord
+
+    rows = (
+        CallRecord.objects.filter(customer=customer, started_at__gte=since)
+        .values("direction")
+        .annotate(
+            total=Count("id"),
+            answered=Count("id", filter=Q(billsec__gt=0)),
+            seconds=Sum("billsec"),
+        )
+    )
+    by_direction = {row["direction"]: row for row in rows}
+    return [
+        {
+            "direction": value,
+            "label": label,
+            "total": by_direction.get(value, {}).get("total", 0),
+            "answered": by_direction.get(value, {}).get("answered", 0),
+            "minutes": round((by_direction.get(value, {}).get("seconds") or 0) / 60),
+        }
+        for value, label in CallRecord.Direction.choices
+    ]
+
+
+def callback_summary(customer, *, since: dt.datetime) -> list[tuple[str, str, int]]:
+    """Callback requests since `since`: (status, label, count), then the total."""
+    from portal.callbacks.models import CallbackRequest
+    from portal.callbacks.selectors import callback_stats
+
+    counts = callback_stats(customer, since=since)
+    rows = [(s.value, s.label, counts[s.value]) for s in CallbackRequest.Status]
+    return [*rows, ("total", _("Всего"), counts["total"])]
 
 
 @customer_page
