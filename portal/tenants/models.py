@@ -32,7 +32,17 @@ class Customer(models.Model):
         verbose_name=_("тариф"),
     )
     language = models.CharField(
-        _("язык"), max_length=8, default="ru", choices=[("ru", "Русский"), ("en", "English")]
+        _("язык"),
+        max_length=8,
+        default="ru",
+        choices=[
+            ("ru", "Русский"),
+            ("en", "English"),
+            ("cs", "Čeština"),
+            ("kk", "Қазақша"),
+            ("bg", "Български"),
+        ],
+        help_text=_("язык голосовых сообщений и SMS для звонящих"),
     )
     time_zone = models.CharField(_("часовой пояс"), max_length=64, default="Europe/Moscow")
     currency = models.CharField(_("валюта"), max_length=3, default="RUB")
