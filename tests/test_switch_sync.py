@@ -132,11 +132,12 @@ def test_any_change_flushes_the_dialplan_cache(node, customer):
     assert services.push_commands_for([change(customer, "option")]) == ["xml_flush_cache dialplan"]
 
 
-def test_an_employee_change_also_flushes_the_directory_but_reloads_no_queue(node, customer):
-    multichannel_department(customer)
+def test_an_employee_change_flushes_the_directory_and_reloads_the_queues_agents(node, customer):
+    department = multichannel_department(customer)
     assert services.push_commands_for([change(customer, "employee")]) == [
         "xml_flush_cache dialplan",
         "xml_flush_cache directory",
+        f"callcenter_config queue reload c{customer.pk}_d{department.pk}@default",
     ]
 
 
