@@ -8,6 +8,7 @@ FreeSWITCH ESL password is configured, the call-control service. Ctrl-C stops th
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,6 +32,14 @@ class Command(BaseCommand):
         if demo:
             self.stdout.write("== creating the demo customer (seed 001)")
             call_command("demo", stdout=self.stdout)
+        if shutil.which("espeak-ng") and shutil.which("sox"):
+            self.stdout.write("== voice prompts (espeak-ng; skipped when up to date)")
+            call_command("prompts_generate", stdout=self.stdout)
+        else:
+            self.stdout.write(
+                "== voice prompts not generated: install espeak-ng and sox "
+                "(apt-get install espeak-ng sox), then run manage.py prompts_generate"
+            )
         manage = [sys.executable, os.path.join(settings.BASE_DIR, "manage.py")]
         commands = {
             "portal": [*manage, "runserver", "--noreload", "--insecure", addr],
