@@ -30,6 +30,7 @@ from portal.billing.models import Option, OptionPeriod
 from portal.callbacks import flow
 from portal.callbacks.models import CallbackAttempt, CallbackRequest
 from portal.callbacks.selectors import option_enabled
+from portal.calls.recordings import recording_register
 from portal.directory.models import Employee, PhoneNumber
 from portal.directory.phone import display, to_e164
 
@@ -523,6 +524,7 @@ def callback_attempt_bridged(
         CallbackAttempt.objects.filter(pk=attempt_id, recording_path="").update(
             recording_path=recording_path[:500]
         )
+        recording_register(customer_id=r.customer_id, path=recording_path)  # storage quota
 
 
 def callback_attempt_finished(
