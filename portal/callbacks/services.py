@@ -598,14 +598,19 @@ def callbacks_housekeeping(*, now: dt.datetime) -> dict[str, int]:
     return counts
 
 
+def _locked_request(request_id: int) -> CallbackRequest | None:
+    """The request, locked for the rest of the caller's transaction (None if it is gone)."""
+    return (
+        CallbackRequest.objects.select_for_update(of=("self",))
+        .select_related("customer", "department")
+        .filter(pk=request_id)
+        .first()
+    )
+
+
 def _recover(request_id: int, *, now: dt.datetime) -> bool:
     with transaction.atomic():
-        r = (
-            CallbackRequest.objects.select_for_update(of=("self",))
-            .select_related("customer", "department")
-            .filter(pk=request_id)
-            .first()
-        )
+        r = _locked_request(request_id)
         if r is None or r.current_attempt_id is None:
             return False
         state = _request_state(r)
@@ -627,12 +632,7 @@ def _recover(request_id: int, *, now: dt.datetime) -> bool:
 
 def _expire(request_id: int, *, now: dt.datetime) -> str:
     with transaction.atomic():
-        r = (
-            CallbackRequest.objects.select_for_update(of=("self",))
-            .select_related("customer", "department")
-            .filter(pk=request_id)
-            .first()
-        )
+        r = _locked_request(request_id)
         if r is None:
             return ""
         state = _request_state(r)
