@@ -351,3 +351,15 @@ def test_each_step_extends_the_claim():
     assert r3.claim_expires_at == T0 + 3 * MIN + P.max_call
     assert not flow.abandoned(r3, None, now=T0 + 3 * MIN + P.max_call)
     assert flow.abandoned(r3, None, now=T0 + 3 * MIN + P.max_call + SEC)
+
+
+@pytest.mark.parametrize("cause", sorted(flow.PLATFORM_CAUSES))
+def test_a_failure_of_our_own_trunk_does_not_use_up_the_callers_attempt(cause):
+    req, attempt = claim(fresh(), T0)
+    req, attempt = up_to_caller(req, attempt, T0 + 10 * SEC)
+    new, done, commands = flow.on_attempt_finished(
+        req, attempt, caller_answered=False, bridged=False, cause=cause, now=T0 + MIN, policy=P
+    )
+    assert new.status == flow.PENDING and new.attempts_made == 0
+    assert new.next_attempt_at == T0 + MIN + 30 * SEC  # again soon, inside the 10 minutes
+    assert done.cause == cause and commands == []

@@ -60,6 +60,13 @@ PERMANENT_CAUSES = frozenset(
     }
 )
 
+# Our own side failed (seen on a real switch: a trunk that stops answering OPTIONS is marked
+# down and the leg ends GATEWAY_DOWN): not the caller's fault, so the attempt is not counted and
+# is tried again soon, inside the window.
+PLATFORM_CAUSES = frozenset(
+    {"GATEWAY_DOWN", "INVALID_GATEWAY", "CHAN_NOT_IMPLEMENTED", "SWITCH_CONGESTION"}
+)
+
 # close_reason texts (shown in the portal, translated there).
 REASON_CONNECTED = "connected"
 REASON_WINDOW = "no employee free within 10 minutes"
@@ -324,7 +331,7 @@ def on_attempt_finished(
     )
     if bridged:
         return _close(req, COMPLETED, REASON_CONNECTED, now), done, []
-    if not done.caller_dialled:
+    if not done.caller_dialled or cause in PLATFORM_CAUSES:
         new, commands = _retry_soon(req, now, policy)
         return new, done, commands
     made = req.attempts_made + 1
