@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "portal.prompts",
     "portal.notifications",
     "portal.callbacks",
+    "portal.fictive",
     "pbx",
 ]
 
