@@ -10,6 +10,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("pbx/prompts/", include("portal.prompts.urls")),
     path("pbx/callbacks/", include("portal.callbacks.urls")),
+    path("pbx/fictive/", include("portal.fictive.urls")),
     path("notifications/", include("portal.notifications.urls")),
     path("", include("portal.web.urls")),
 ]

@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 
 from portal.api import views
 from portal.callbacks.api import CallbackRequestViewSet
+from portal.fictive.api import FictiveCallViewSet
 
 app_name = "api"
 
@@ -13,6 +14,7 @@ router.register("employees", views.EmployeeViewSet, basename="employee")
 router.register("numbers", views.NumberViewSet, basename="number")
 router.register("tokens", views.ApiTokenViewSet, basename="token")
 router.register("callbacks", CallbackRequestViewSet, basename="callback")
+router.register("fictive-calls", FictiveCallViewSet, basename="fictive-call")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
