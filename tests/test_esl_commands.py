@@ -323,3 +323,33 @@ def test_uuid_bridge_joins_two_real_uuids_and_nothing_else():
     for bad in [(a, a), (a, "not-a-uuid"), (a, b + "\nuuid_kill x"), ("${x}", b)]:
         with pytest.raises(CommandError):
             c.uuid_bridge(*bad)
+
+
+def test_sendmsg_bridge_builds_the_one_braced_argument_from_validated_parts():
+    target = c.gateway_target("pstn", "+420777123456")
+    msg = c.sendmsg_bridge(
+        target, variables={"origination_caller_id_number": "420234234301", "pbx_fictive_call": 7}
+    )
+    assert msg == (
+        "sendmsg\ncall-command: execute\nexecute-app-name: bridge\n"
+        "execute-app-arg: {origination_caller_id_number=420234234301,pbx_fictive_call=7}"
+        "sofia/gateway/pstn/+420777123456\nevent-lock: true"
+    )
+    assert c.bridge_dial_string(target, {}) == target
+
+
+@pytest.mark.parametrize(
+    "target, variables",
+    [
+        ("sofia/gateway/pstn/+420777123456,user/1005", {}),  # a second dial string
+        ("sofia/gateway/pstn/420|sofia/gateway/x/1", {}),
+        ("sofia/gateway/pstn/+420777123456}{x=1", {}),
+        ("sofia/gateway/pstn/+420777123456", {"a": "1}sofia/gateway/pstn/+1900"}),
+        ("sofia/gateway/pstn/+420777123456", {"a": "1,origination_caller_id_number=1"}),
+        ("sofia/gateway/pstn/+420777123456", {"a": "${system(id)}"}),
+        ("sofia/gateway/pstn/+420777123456", {"a": "1\n\napi x"}),
+    ],
+)
+def test_sendmsg_bridge_refuses_anything_that_could_add_a_target_or_a_variable(target, variables):
+    with pytest.raises(CommandError):
+        c.sendmsg_bridge(target, variables=variables)

@@ -36,6 +36,7 @@ __all__ = [
     "application",
     "auth",
     "bgapi",
+    "bridge_dial_string",
     "callcenter_queue_load",
     "callcenter_queue_reload",
     "dialplan_target",
@@ -51,6 +52,7 @@ __all__ = [
     "originate",
     "recording_path",
     "reloadxml",
+    "sendmsg_bridge",
     "sendmsg_execute",
     "sendmsg_hangup",
     "show_channels_json",
@@ -563,3 +565,39 @@ def sendmsg_hangup(cause: str = "NORMAL_CLEARING", *, uuid: str | None = None) -
     """``sendmsg`` with ``call-command: hangup``."""
     head = "sendmsg" if uuid is None else f"sendmsg {_uuid(uuid)}"
     return f"{head}\ncall-command: hangup\nhangup-cause: {_match(_CAUSE, cause, 'hangup cause')}"
+
+
+def bridge_dial_string(dial_string_target: str, variables: Mapping[str, object]) -> str:
+    """``{vars}target`` for the ``bridge`` application: one target (build it with
+    :func:`gateway_target` / :func:`user_target`), its channel variables validated like
+    :func:`originate`'s, so a caller's input can only ever be the digits of the target."""
+    _check_common(dial_string_target, "dial target")
+    if not _TARGET.match(dial_string_target):
+        raise CommandError(f"dial target {dial_string_target!r}: build it with *_target()")
+    block = channel_variables(variables)
+    return f"{{{block}}}{dial_string_target}" if block else dial_string_target
+
+
+def sendmsg_bridge(
+    dial_string_target: str,
+    *,
+    variables: Mapping[str, object],
+    event_uuid: str | None = None,
+) -> str:
+    """The outbound-socket ``sendmsg`` that runs ``bridge {vars}target`` on the call, e.g.::
+
+        sendmsg
+        call-command: execute
+        execute-app-name: bridge
+        execute-app-arg: {origination_caller_id_number=420234234301,pbx_flow=fictive}sofia/gateway/pstn/+420777123456
+        event-lock: true
+
+    (:func:`sendmsg_execute` refuses braces in an argument; this is the one place they are
+    built, from validated parts.)
+    """
+    lines = ["sendmsg", "call-command: execute", "execute-app-name: bridge"]
+    lines.append(f"execute-app-arg: {bridge_dial_string(dial_string_target, variables)}")
+    lines.append("event-lock: true")
+    if event_uuid is not None:
+        lines.append(f"Event-UUID: {_uuid(event_uuid, 'event uuid')}")
+    return "\n".join(lines)

@@ -63,6 +63,18 @@ Q850 = {
     "USER_NOT_REGISTERED": "606",
 }
 
+#: switch_ivr_originate.c: DIALSTATUS of a failed originate (else the cause's name)
+DIALSTATUS = {
+    "ORIGINATOR_CANCEL": "CANCEL",
+    "USER_BUSY": "BUSY",
+    "NO_ANSWER": "NOANSWER",
+    "DESTINATION_OUT_OF_ORDER": "INVALIDARGS",
+    "INVALID_PROFILE": "INVALIDARGS",
+    "CALL_REJECTED": "DONTCALL",
+}
+#: switch_channel_handle_cause: a failed bridge never hangs the caller up for these
+CONTINUE_ALWAYS = frozenset({"NO_ANSWER", "NO_USER_RESPONSE", "ORIGINATOR_CANCEL"})
+
 VERSION_BODY = T.api_body("01b-auth-api-bgapi-exit", 1)
 NOT_FOUND = "-ERR No such channel!\n"
 
@@ -111,6 +123,7 @@ class Channel:
     records: dict[str, float] = field(default_factory=dict)
     session: OutboundSession | None = None
     bridged_to: str | None = None  # set by uuid_bridge
+    bridge_peer: str | None = None  # the other leg of a `bridge` application (outbound socket)
     result: threading.Event = field(default_factory=threading.Event)
     application: str = "park"
 
@@ -847,6 +860,8 @@ class EslDouble:
             for tpl in answered[:2]:  # ANSWER, CALLSTATE(ACTIVE)
                 self._emit_channel(chan, tpl)
             self._finish_job(chan, f"+OK {chan.uuid}\n")
+            if chan.application != "park":
+                return  # the b-leg of a `bridge`: the a-leg's session takes it from here
             for tpl in answered[2:]:  # STATE(EXECUTE), EXECUTE(park), PARK
                 self._emit_channel(chan, tpl)
 
@@ -916,6 +931,9 @@ class EslDouble:
                 for tpl in T.outbound_answered()[2]:
                     self._emit_channel(chan, tpl)
             self.channels.pop(chan.uuid, None)
+            peer = self.channels.get(chan.bridge_peer or "")
+            if peer is not None and peer.session is not None:
+                peer.session._peer_hung_up(chan, cause)
 
     def _stop_records(self, chan: Channel, cause: str) -> None:
         for path in list(chan.records):
@@ -1378,6 +1396,13 @@ class OutboundSession:
         self.executed: list[tuple[str, str]] = []
         self.current_app: tuple[str, str] | None = None
         self._hangup_app: dict[str, str] | None = None  # a `hangup` app waiting to complete
+        self._bridge_common: dict[str, str] = {}  # EXECUTE_COMPLETE headers of a `bridge`
+        self._bridge_over = threading.Event()
+        #: b-legs the `bridge` application created, paths `record_session` started, tries
+        #: of play_and_get_digits (one per digit string)
+        self.bridge_legs: list[Channel] = []
+        self.recordings: list[str] = []
+        self.prompts_played = 0
 
     @property
     def uuid(self) -> str:
@@ -1484,12 +1509,7 @@ class OutboundSession:
                 )
                 return
             if app == "play_and_get_digits":
-                words = arg.split(" ")
-                var = words[7] if len(words) > 7 else "pagd_digit"
-                if self.digits:
-                    digit = self.digits.pop(0)
-                    d._emit_channel(self.chan, T.inbound_call()["DTMF"], {"DTMF-Digit": digit})
-                    self.chan.variables[var] = digit
+                self._play_and_get_digits(arg)
                 self._emit(
                     "CHANNEL_EXECUTE_COMPLETE",
                     "play_and_get_digits",
@@ -1502,10 +1522,200 @@ class OutboundSession:
                 self._hangup_app = {**common, "Application-Response": "_none_"}
                 d.after(0, lambda: d._kill(self.uuid, arg or "NORMAL_CLEARING"))
                 return
-            response = "FILE PLAYED" if app == "playback" else "_none_"
-            self._emit(
-                "CHANNEL_EXECUTE_COMPLETE", tpl_app, {**common, "Application-Response": response}
+            if app in ("set", "export"):
+                name, sep, value = arg.partition("=")
+                if sep and name:
+                    if value:
+                        self.chan.variables[name] = value
+                    else:  # `set name=` unsets, as in FreeSWITCH
+                        self.chan.variables.pop(name, None)
+            if app == "record_session":
+                path = arg.split(" ")[0]
+                if path:
+                    self.chan.records[path] = d.now()
+                    self.recordings.append(path)
+                    d._emit_channel(
+                        self.chan, T.record_events()["RECORD_START"], {"Record-File-Path": path}
+                    )
+            if app == "bridge":
+                self._bridge_common = {**common, "Application-Response": "_none_"}
+                leg = self._bridge_start(arg)
+            else:
+                response = "FILE PLAYED" if app == "playback" else "_none_"
+                self._emit(
+                    "CHANNEL_EXECUTE_COMPLETE",
+                    tpl_app,
+                    {**common, "Application-Response": response},
+                )
+                return
+        # `bridge` blocks the channel (later sendmsg executes wait) until it ends.
+        if isinstance(leg, Channel):
+            leg.result.wait(timeout=float(leg.variables.get("originate_timeout", 60)) + 30)
+            with d._lock:
+                body = getattr(leg, "result_body", "-ERR NO_ANSWER\n")
+                if self.chan.state != "answered":
+                    pass  # the caller left while it rang: _hangup_locked completed the bridge
+                elif body.startswith("+OK") and leg.state == "answered":
+                    self._bridged(leg)
+                else:
+                    self._bridge_failed(body.split()[1] if len(body.split()) > 1 else "NO_ANSWER")
+        elif isinstance(leg, str):
+            with d._lock:
+                self._bridge_failed(leg)
+        self._bridge_over.wait(timeout=600)
+
+    # -- play_and_get_digits (switch_play_and_get_digits / switch_ivr_read, 1.10.12) -----------
+
+    def _play_and_get_digits(self, arg: str) -> None:
+        """What the caller presses for each try is the next string of ``digits``: "12#" (two
+        digits, then the terminator), "#" (the terminator alone), "" (nothing: the timeout), "123"
+        (no terminator: the inter-digit timeout ends it). Variables as FreeSWITCH sets them:
+        ``<var>`` only when digits matched (never set empty), ``<var>_invalid`` for a regex
+        mismatch, ``read_result`` success|timeout|failure, ``read_terminator_used`` (never
+        cleared, as in FreeSWITCH)."""
+        d = self.double
+        chan = self.chan
+        words = arg.split(" ")
+        try:
+            min_digits, max_digits, tries = int(words[0]), int(words[1]), int(words[2])
+        except (IndexError, ValueError):
+            return  # FreeSWITCH logs the usage and returns
+        max_digits = max(max_digits, min_digits)
+        terminators = words[4] if len(words) > 4 else ""
+        var = words[7] if len(words) > 7 else ""
+        regex = words[8] if len(words) > 8 else ""
+        if var and regex:
+            chan.variables.pop(f"{var}_invalid", None)
+        while tries > 0:
+            script = self.digits.pop(0) if self.digits else ""
+            self.prompts_played += 1
+            chan.variables.pop("read_result", None)
+            if var:
+                chan.variables.pop(var, None)
+            buffer, terminator = "", ""
+            for ch in script:
+                d._emit_channel(chan, T.inbound_call()["DTMF"], {"DTMF-Digit": ch})
+                if ch in terminators:
+                    terminator = ch
+                    break
+                buffer += ch
+                if len(buffer) >= max_digits:
+                    break
+            status = "success" if terminator or len(buffer) >= max_digits else "timeout"
+            if terminator:
+                chan.variables["read_terminator_used"] = terminator
+            if min_digits and len(buffer) < min_digits:
+                status = "too_small"
+            chan.variables["read_result"] = {"success": "success", "timeout": "timeout"}.get(
+                status, "failure"
             )
+            if var and buffer:
+                chan.variables[var] = buffer
+            if status == "timeout" and len(buffer) >= min_digits:
+                status = "success"
+            if min_digits == 0 and not buffer and "read_terminator_used" in chan.variables:
+                return
+            if status == "success" and buffer:
+                if not regex or re.search(regex, buffer):
+                    return
+                chan.variables.pop(var, None)
+                if var:
+                    chan.variables[f"{var}_invalid"] = buffer
+            tries -= 1  # FreeSWITCH plays the invalid-input file here
+
+    # -- bridge (mod_dptools audio_bridge_function, switch_ivr_originate.c, 1.10.12) ------------
+
+    def _bridge_start(self, arg: str) -> Channel | str | None:
+        """Originate the b-leg from ``{vars}target``; a failure string is the cause."""
+        d = self.double
+        self._bridge_over.clear()
+        m = re.match(r"^(?:\{(?P<vars>[^}]*)\})?(?P<target>\S+)$", arg)
+        if not m:
+            return "INVALID_GATEWAY"
+        result = d._originate(arg, None, None)
+        if isinstance(result, str):
+            return result.split()[1] if len(result.split()) > 1 else "DESTINATION_OUT_OF_ORDER"
+        leg = result
+        leg.application = "bridge"
+        leg.bridge_peer = self.uuid
+        self.chan.bridge_peer = leg.uuid
+        if "origination_caller_id_number" not in leg.variables:
+            # without it the b-leg shows the a-leg's effective caller ID, else the caller's
+            leg.caller = self.chan.variables.get("effective_caller_id_number", self.chan.caller)
+        self.bridge_legs.append(leg)
+        return leg
+
+    def _bridge_failed(self, cause: str) -> None:
+        """The b-leg never answered. Caller holds the lock."""
+        chan = self.chan
+        chan.bridge_peer = None
+        chan.variables["originate_disposition"] = cause
+        chan.variables["DIALSTATUS"] = DIALSTATUS.get(cause, cause)
+        chan.variables["originate_failed_cause"] = cause
+        complete = dict(self._bridge_common)
+        # switch_channel_handle_cause: the caller is hung up with the cause unless
+        # continue_on_fail allows it; no answer is always a reason to continue
+        keep = chan.variables.get("continue_on_fail", "")
+        goes_on = cause in CONTINUE_ALWAYS or keep.lower() in ("true", "yes", "on", "1")
+        goes_on = goes_on or cause.lower() in [c.strip().lower() for c in keep.split(",")]
+        if goes_on:
+            self._emit("CHANNEL_EXECUTE_COMPLETE", "playback", complete)
+            self._bridge_over.set()
+            return
+        self._hangup_app = complete
+        self.double.after(0, lambda: self.double._kill(self.uuid, cause))
+
+    def _bridged(self, leg: Channel) -> None:
+        """The b-leg answered: the a-leg is answered (if it was not) and CHANNEL_BRIDGE."""
+        d = self.double
+        chan = self.chan
+        chan.variables["originate_disposition"] = "call accepted"
+        # switch_ivr_originate.c sets DIALSTATUS to EARLY when the peer *is* answered (sic)
+        chan.variables["DIALSTATUS"] = "EARLY"
+        if not chan.answered:
+            chan.answered = d.now()
+            self._emit("CHANNEL_ANSWER")
+        self._emit_bridge_event("CHANNEL_BRIDGE", leg)
+
+    def _emit_bridge_event(self, name: str, leg: Channel) -> None:
+        """CHANNEL_BRIDGE / CHANNEL_UNBRIDGE of the a-leg. No recording has one yet: the layout
+        is the a-leg's channel event with the headers switch_core_state_machine adds
+        (Bridge-A/B-Unique-ID after the envelope, Other-Leg-* before the variables)."""
+        d = self.double
+        pairs = d._channel_pairs(self.chan, T.socket_event("CHANNEL_EXECUTE", "playback"))
+        pairs = [(k, v) for k, v in pairs if not k.startswith("Application")]
+        pairs = [(k, name if k == "Event-Name" else v) for k, v in pairs]
+        n = len(T.ENVELOPE_NAMES)
+        pairs[n:n] = [("Bridge-A-Unique-ID", self.uuid), ("Bridge-B-Unique-ID", leg.uuid)]
+        other = [
+            ("Other-Type", "originatee"),
+            ("Other-Leg-Direction", "outbound"),
+            ("Other-Leg-Caller-ID-Number", leg.caller),
+            ("Other-Leg-Orig-Caller-ID-Number", leg.caller),
+            ("Other-Leg-Destination-Number", leg.destination),
+            ("Other-Leg-Unique-ID", leg.uuid),
+            ("Other-Leg-Channel-Name", leg.name),
+        ]
+        first_var = next(i for i, (k, _) in enumerate(pairs) if k.startswith("variable_"))
+        pairs[first_var:first_var] = other
+        d._broadcast(pairs, "")
+
+    def _peer_hung_up(self, leg: Channel, cause: str) -> None:
+        """The b-leg hung up first (caller holds the lock): UNBRIDGE, and the bridge completes;
+        with hangup_after_bridge the a-leg follows with the b-leg's cause."""
+        chan = self.chan
+        if chan.bridge_peer != leg.uuid or chan.state != "answered":
+            return
+        chan.bridge_peer = None
+        chan.variables["bridge_hangup_cause"] = cause
+        chan.variables["last_bridge_hangup_cause"] = cause
+        self._emit_bridge_event("CHANNEL_UNBRIDGE", leg)
+        if chan.variables.get("hangup_after_bridge", "").lower() in ("true", "yes", "on", "1"):
+            self._hangup_app = dict(self._bridge_common)
+            self.double.after(0, lambda: self.double._kill(self.uuid, cause))
+            return
+        self._emit("CHANNEL_EXECUTE_COMPLETE", "playback", self._bridge_common)
+        self._bridge_over.set()
 
     def _hangup_locked(self, *, remote: bool) -> None:
         """The channel hangs up (caller BYE or sendmsg hangup); caller holds the double's lock."""
@@ -1517,6 +1727,19 @@ class OutboundSession:
                 "variable_current_application_data": self.current_app[1],
             }
         self._emit("CHANNEL_HANGUP", overrides=last)
+        d._stop_records(self.chan, "success-silence")
+        peer = d.channels.get(self.chan.bridge_peer or "")
+        if peer is not None:  # the caller left during the bridge (or while the b-leg rang)
+            self.chan.bridge_peer = None
+            if peer.state == "ringing":
+                self.chan.variables["originate_disposition"] = "ORIGINATOR_CANCEL"
+                self.chan.variables["DIALSTATUS"] = "CANCEL"
+                d.after(0, lambda: d._kill(peer.uuid, "ORIGINATOR_CANCEL"))
+            else:
+                self.chan.variables["bridge_hangup_cause"] = "NORMAL_CLEARING"
+                self._emit_bridge_event("CHANNEL_UNBRIDGE", peer)
+                d.after(0, lambda: d._kill(peer.uuid, "NORMAL_CLEARING"))
+            self._hangup_app = dict(self._bridge_common)
         if self._hangup_app is not None:
             self._emit("CHANNEL_EXECUTE_COMPLETE", "playback", self._hangup_app)
             self._hangup_app = None
@@ -1533,7 +1756,9 @@ class OutboundSession:
                 )
             )
             self.conn.close()
+            self._bridge_over.set()
             return
+        self._bridge_over.set()
         self.conn.send(
             disconnect_notice(
                 ("Controlled-Session-UUID", self.uuid),
