@@ -139,6 +139,7 @@ def test_an_answered_bridge_shows_the_callers_id_we_chose_and_ends_with_the_call
     assert leg.caller == "420234234301" and leg.destination == DEALER
     assert leg.variables["pbx_fictive_call"] == "7" and leg.variables["pbx_flow"] == "fictive"
     assert bridge.variables["originate_disposition"] == "call accepted"
+    assert bridge.variables["current_application"] == "bridge"
     fs.hangup(leg.uuid, "NORMAL_CLEARING")  # the callee hangs up
     tail = s.events_until(
         lambda e: e.name == "CHANNEL_EXECUTE_COMPLETE" and e.get("Application") == "bridge"

@@ -1682,7 +1682,14 @@ class OutboundSession:
         is the a-leg's channel event with the headers switch_core_state_machine adds
         (Bridge-A/B-Unique-ID after the envelope, Other-Leg-* before the variables)."""
         d = self.double
-        pairs = d._channel_pairs(self.chan, T.socket_event("CHANNEL_EXECUTE", "playback"))
+        current = {}
+        if self.current_app is not None:  # as in every event while the app runs
+            current = {
+                "variable_current_application": self.current_app[0],
+                "variable_current_application_data": self.current_app[1],
+            }
+        tpl = T.socket_event("CHANNEL_EXECUTE", "playback")
+        pairs = d._channel_pairs(self.chan, tpl, current)
         pairs = [(k, v) for k, v in pairs if not k.startswith("Application")]
         pairs = [(k, name if k == "Event-Name" else v) for k, v in pairs]
         n = len(T.ENVELOPE_NAMES)
