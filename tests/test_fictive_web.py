@@ -287,3 +287,13 @@ def test_the_api_lists_only_the_customers_calls_with_duration(customer, setup):
     assert api.get(f"/api/v1/fictive-calls/{setup['theirs_call'].pk}/").status_code == 404
     assert api.get("/api/v1/fictive-calls/?direction=sideways").status_code == 400
     assert api.post("/api/v1/fictive-calls/", {}).status_code == 405
+
+
+def test_every_page_links_to_the_fictive_numbers_and_speaks_english_when_asked(admin_client, setup):
+    html = admin_client.get("/pbx/").content.decode()
+    assert 'href="/pbx/fictive/"' in html and "Фиктивные номера" in html
+    admin_client.cookies["django_language"] = "en"
+    for url in ("/pbx/fictive/", "/pbx/fictive/calls/", "/pbx/fictive/pending/"):
+        html = admin_client.get(url).content.decode()
+        assert "Fictive numbers" in html, url
+        assert not any(word in html for word in ("Покупатель", "Проекты", "Кто звонил")), url
