@@ -143,7 +143,9 @@ class Session:
                 str(DIGIT_TIMEOUT_MS),
             ]
         )
-        self.call.execute("set", "read_terminator_used=", timeout=10)
+        # Nothing from an earlier ask may be read as this one's answer (a timeout sets nothing).
+        for stale in ("read_terminator_used", DIGITS_VAR, f"{DIGITS_VAR}_invalid"):
+            self.call.execute("set", f"{stale}=", timeout=10)
         event = self.call.execute(
             "play_and_get_digits", arg, timeout=PROMPT_SECONDS + step.timeout_ms / 1000
         )
