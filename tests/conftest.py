@@ -24,3 +24,21 @@ def admin_client(client, admin_user):
 @pytest.fixture
 def other_customer(db):
     return factories.customer(name="Чужой клиент")
+
+
+@pytest.fixture
+def http_boundary():
+    """A real HTTP server on 127.0.0.1 recording what we send (tests/http_boundary.py)."""
+    from tests.http_boundary import recorder
+
+    with recorder() as server:
+        yield server
+
+
+@pytest.fixture
+def twilio(settings, http_boundary):
+    """Twilio's REST API at the HTTP boundary: settings point there, requests are recorded."""
+    from tests.http_boundary import point_twilio_at
+
+    point_twilio_at(settings, http_boundary)
+    return http_boundary

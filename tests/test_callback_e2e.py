@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import pytest
@@ -29,6 +27,7 @@ from portal.notifications.services import delivery_send
 from tests import factories
 from tests.callcontrol_process import CallControl, eventually
 from tests.esl_double import EslDouble
+from tests.http_boundary import point_twilio_at
 
 PASSWORD = "s3cret-esl-pass"
 CALLER = "+79161234567"
@@ -37,39 +36,9 @@ MULTICHANNEL = "+74950000001"
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class Recorder(BaseHTTPRequestHandler):
-    requests: list
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.requests.append((self.path, dict(self.headers), body))
-        reply = b'{"sid": "SM123", "status": "queued"}'
-        self.send_response(201 if "Messages.json" in self.path else 200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def http_boundary():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    server.requests = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-
-
 @pytest.fixture
 def office(settings, http_boundary):
-    base = f"http://127.0.0.1:{http_boundary.server_port}"
-    settings.TWILIO_ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
-    settings.TWILIO_AUTH_TOKEN = "twilio-token"
-    settings.TWILIO_FROM_NUMBER = "+15005550006"
-    settings.TWILIO_API_BASE = base
+    point_twilio_at(settings, http_boundary)
     settings.WEBHOOK_ALLOW_PRIVATE = True
     customer = factories.customer()
     dept = factories.department(
@@ -81,7 +50,7 @@ def office(settings, http_boundary):
         notify_portal=True,
         notify_webhook=True,
         notification_emails="sales@example.com",
-        webhook_url=f"{base}/hook",
+        webhook_url=f"{http_boundary.url}/hook",
     )
     with_aon = factories.employee(
         customer, dept, extension="101", caller_id_option=True, mobile_number="+79160000101"

@@ -8,10 +8,6 @@ caller's keypad (one digit string per play_and_get_digits) and the far ends (by 
 
 from __future__ import annotations
 
-import threading
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from portal.billing import services as billing
@@ -24,6 +20,7 @@ from portal.notifications.services import delivery_send
 from tests import factories
 from tests.callcontrol_process import CallControl, eventually
 from tests.esl_double import EslDouble
+from tests.http_boundary import sms_sent
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -74,34 +71,6 @@ class Office:
             "hangup_after_bridge": "true",
             "pbx_flow": flow[number.kind],
         }
-
-
-class Twilio(BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.requests.append((self.path, body))
-        reply = b'{"sid": "SM42", "status": "queued"}'
-        self.send_response(201)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def twilio(settings):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Twilio)
-    server.requests = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    settings.TWILIO_ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
-    settings.TWILIO_AUTH_TOKEN = "twilio-token"
-    settings.TWILIO_FROM_NUMBER = "+15005550006"
-    settings.TWILIO_API_BASE = f"http://127.0.0.1:{server.server_port}"
-    yield server
-    server.shutdown()
 
 
 @pytest.fixture
@@ -319,7 +288,7 @@ def test_missed_dealer_calls_become_numbered_pending_calls_and_czech_smses(
     assert not first.chan.answered
     for delivery in Delivery.objects.filter(status="pending"):
         delivery_send(delivery.pk)
-    texts = [urllib.parse.parse_qs(body.decode()) for _, body in twilio.requests]
+    texts = sms_sent(twilio)
     assert [t["To"] for t in texts] == [[SHOPPER], [SHOPPER]]
     assert texts[1]["Body"][0].startswith("Zmeškaný hovor č. 2 z čísla +420 603 000 111")
     assert "+420 234 234 390" in texts[1]["Body"][0] and "zadejte 2 a #" in texts[1]["Body"][0]

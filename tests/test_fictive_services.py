@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -427,34 +426,6 @@ def test_the_missed_call_sms_names_dealer_sequence_and_return_number_in_the_cust
     assert len(title) <= 200
 
 
-class Twilio(BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.requests.append((self.path, body))
-        reply = b'{"sid": "SM42", "status": "queued"}'
-        self.send_response(201)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def twilio(settings):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Twilio)
-    server.requests = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    settings.TWILIO_ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
-    settings.TWILIO_AUTH_TOKEN = "twilio-token"
-    settings.TWILIO_FROM_NUMBER = "+15005550006"
-    settings.TWILIO_API_BASE = f"http://127.0.0.1:{server.server_port}"
-    yield server
-    server.shutdown()
-
-
 @pytest.mark.django_db
 def test_a_missed_call_sends_the_shopper_a_czech_sms_through_twilio_and_logs_it_as_sent(
     twilio, django_capture_on_commit_callbacks
@@ -464,7 +435,7 @@ def test_a_missed_call_sends_the_shopper_a_czech_sms_through_twilio_and_logs_it_
         missed(o, "in-0")
         pending = missed(o, "in-1", i=1, dealer="+420603000111")
     assert len(twilio.requests) == 2
-    path, body = twilio.requests[1]
+    path, _, body = twilio.requests[1]
     assert path.endswith("/Messages.json")
     form = urllib.parse.parse_qs(body.decode())
     assert form["To"] == [SHOPPER] and form["From"] == ["+15005550006"]
