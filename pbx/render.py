@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 # Option codes (portal.billing.models.Option) that change the rendered XML. Kept as strings
 # so this module imports no Django models.
 CALLBACK = "callback"
+AUTO_REDIAL = "auto_redial"
 CALLER_ID = "caller_id"
 CALL_RECORDING = "call_recording"
 
@@ -64,6 +65,19 @@ FLOW_CALLBACK_REQUEST = "callback_request"  # the caller pressed 1 in the queue
 FLOW_FICTIVE_ACCESS = "fictive_access"
 FLOW_FICTIVE_RETURN = "fictive_return"
 FLOW_FICTIVE = "fictive"
+FLOW_REDIAL_OFFER = "redial_offer"
+# Hangup causes of a call between phones that are offered auto-redial (portal.redial.rules).
+REDIAL_CAUSES = frozenset(
+    {
+        "USER_BUSY",
+        "USER_NOT_REGISTERED",
+        "SUBSCRIBER_ABSENT",
+        "NO_USER_RESPONSE",
+        "DESTINATION_OUT_OF_ORDER",
+        "NETWORK_OUT_OF_ORDER",
+        "RECOVERY_ON_TIMER_EXPIRE",
+    }
+)
 SOCKET_FLOWS = {ACCESS: FLOW_FICTIVE_ACCESS, RETURN: FLOW_FICTIVE_RETURN, FICTIVE: FLOW_FICTIVE}
 
 PUBLIC_CONTEXT = "public"
@@ -472,7 +486,15 @@ def render_customer_dialplan(
         _set(condition, "call_timeout", str(RING_SECONDS))
         if CALL_RECORDING in options:
             _record(condition, customer.pk)
+        if AUTO_REDIAL in options:
+            # Busy or unreachable: the caller is offered auto-redial by the redial flow
+            # (pbx/flows/redial.py); any other failure ends the call with its cause.
+            _set(condition, "continue_on_fail", ",".join(sorted(REDIAL_CAUSES)))
+            _set(condition, "pbx_redial_callee", db_id(target.pk))
         action(condition, "bridge", _bridge_users([destination], domain))
+        if AUTO_REDIAL in options:
+            _set(condition, "pbx_flow", FLOW_REDIAL_OFFER)
+            action(condition, "socket", settings.socket_data)
         action(condition, "hangup", "NO_ANSWER")
         return serialise(root)
 

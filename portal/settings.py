@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "portal.notifications",
     "portal.callbacks",
     "portal.fictive",
+    "portal.redial",
     "pbx",
 ]
 

@@ -468,3 +468,24 @@ def test_the_push_guard_recognises_the_portals_callcenter_conf_and_not_the_file_
     fallback = Path(__file__).parent.parent / "freeswitch_conf/autoload_configs/callcenter.conf.xml"
     assert 'name="callcenter.conf"' in fallback.read_text()
     assert CALLCENTER_PORTAL_MARK not in fallback.read_text()
+
+
+def test_with_auto_redial_a_busy_or_unreachable_extension_goes_to_the_redial_offer():
+    text = render.render_customer_dialplan(
+        customer(), "102", target=employee(pk=57, ext="102"), options={"auto_redial"}, settings=CONF
+    )
+    steps = actions(assert_safe(text))
+    causes = next(d for a, d in steps if a == "set" and d.startswith("continue_on_fail="))
+    assert set(causes.split("=", 1)[1].split(",")) == render.REDIAL_CAUSES
+    assert "NO_ANSWER" not in causes and "CALL_REJECTED" not in causes
+    i = steps.index(("bridge", "user/102@c12.pbx.example.com"))
+    assert ("set", "pbx_redial_callee=57") in steps[:i]
+    assert steps[i + 1 :] == [
+        ("set", "pbx_flow=redial_offer"),
+        ("socket", "127.0.0.1:8084 async full"),
+        ("hangup", "NO_ANSWER"),
+    ]
+    off = render.render_customer_dialplan(
+        customer(), "102", target=employee(pk=57, ext="102"), options=(), settings=CONF
+    )
+    assert "redial" not in off and "continue_on_fail" not in off

@@ -1,0 +1,170 @@
+"""Auto-redial ("Автодозвон", seed 003) as pure rules: no Django, no ESL, no clock.
+
+A call from one of a customer's phones to another fails because the callee is **busy** or
+**unreachable**. If the caller is eligible they are offered auto-redial (press 1). Then:
+
+- **accepted**: the callee becomes reachable (registers, or their busy call ends) before
+  `created + 2 h` -> call the caller first, then bridge to the callee. At `created + 2 h`
+  without that -> an SMS to the callee about the missed call.
+- **declined** (or no answer to the offer): the callee is back before `created + 30 min` ->
+  a 0.5-second call to the callee from the caller's number (a missed call on their phone).
+  At `created + 30 min` without that -> the SMS to the callee instead.
+
+Window edges are half-open: 1:59:59 still connects, 2:00:00 sends the SMS; 29:59 flashes,
+30:00 sends the SMS. Every function takes a snapshot and `now` and says what to do; the
+services apply it under a row lock, so a duplicate or stale event (a second registration, a
+hangup after the request moved on) finds nothing to do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+# Why a call failed, from the FreeSWITCH hangup cause of the callee's leg (recordings 02a-02c:
+# 486 -> USER_BUSY; a user with no registration -> USER_NOT_REGISTERED; an unknown user ->
+# SUBSCRIBER_ABSENT; 480 / a phone that never answers the INVITE -> NO_USER_RESPONSE).
+BUSY = "busy"
+UNREACHABLE = "unreachable"
+BUSY_CAUSES = frozenset({"USER_BUSY"})
+UNREACHABLE_CAUSES = frozenset(
+    {
+        "USER_NOT_REGISTERED",
+        "SUBSCRIBER_ABSENT",
+        "NO_USER_RESPONSE",
+        "DESTINATION_OUT_OF_ORDER",
+        "NETWORK_OUT_OF_ORDER",
+        "RECOVERY_ON_TIMER_EXPIRE",
+    }
+)
+# NO_ANSWER (the phone rang, nobody picked up), CALL_REJECTED (declined on the phone),
+# UNALLOCATED_NUMBER and the rest are not offered: the callee was reachable, or never will be.
+OFFER_CAUSES = BUSY_CAUSES | UNREACHABLE_CAUSES
+
+# Statuses of a request.
+REFUSED = "refused"  # not eligible: `reason` says why; no offer was made
+OFFERED = "offered"  # the caller hears the offer
+ACCEPTED = "accepted"  # waiting for the callee, up to 2 h
+DECLINED = "declined"  # waiting for the callee, up to 30 min
+CONNECTING = "connecting"  # callee back: calling the caller, then the callee
+FLASHING = "flashing"  # callee back: the 0.5 s call is being placed
+DONE = "done"  # `outcome` says how it ended
+WAITING = (ACCEPTED, DECLINED)
+DUE = (CONNECTING, FLASHING)
+
+# Outcomes of a finished request.
+CONNECTED = "connected"
+FLASHED = "flashed"
+SMS = "sms"
+NOT_CONNECTED = "not_connected"  # the callee was back but the connection failed
+
+# Refusal reasons, in the order they are checked.
+NOT_OFFERED_CAUSE = "cause"
+OPTION_OFF = "option_off"
+LOW_BALANCE = "balance"
+BLACKLISTED = "blacklisted"
+CALL_WAITING = "call_waiting"
+FORWARDING = "forwarding"
+ROAMING = "roaming"
+TOO_MANY_OPEN = "limit_open"
+TOO_MANY_PER_MINUTE = "limit_rate"
+SAME_PERSON = "same_person"
+
+# Actions for call control / the services.
+CONNECT = "connect"
+FLASH = "flash"
+SEND_SMS = "sms"
+
+
+@dataclass(frozen=True)
+class Policy:
+    accepted_window: dt.timedelta = dt.timedelta(hours=2)
+    declined_window: dt.timedelta = dt.timedelta(minutes=30)
+    flash_seconds: float = 0.5
+
+
+DEFAULT_POLICY = Policy()
+
+
+def cause_kind(cause: str) -> str | None:
+    """busy / unreachable / None (not offered) for a FreeSWITCH hangup cause."""
+    cause = (cause or "").strip().upper()
+    if cause in BUSY_CAUSES:
+        return BUSY
+    if cause in UNREACHABLE_CAUSES:
+        return UNREACHABLE
+    return None
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What eligibility looks at, read by the services at the moment of the failed call."""
+
+    cause: str
+    option_on: bool
+    caller_balance_ok: bool
+    caller_blacklisted_by_callee: bool
+    callee_call_waiting: bool
+    caller_forwarding: bool
+    caller_roaming: bool
+    caller_open_requests: int
+    customer_requests_last_minute: int
+    max_open_per_caller: int
+    max_per_minute: int
+    same_person: bool = False
+
+
+def refusal(f: Facts) -> str | None:
+    """Why no offer is made, or None when the caller may be offered auto-redial."""
+    checks = (
+        (cause_kind(f.cause) is None, NOT_OFFERED_CAUSE),
+        (not f.option_on, OPTION_OFF),
+        (f.same_person, SAME_PERSON),
+        (not f.caller_balance_ok, LOW_BALANCE),
+        (f.caller_blacklisted_by_callee, BLACKLISTED),
+        (f.callee_call_waiting, CALL_WAITING),
+        (f.caller_forwarding, FORWARDING),
+        (f.caller_roaming, ROAMING),
+        (f.caller_open_requests >= f.max_open_per_caller, TOO_MANY_OPEN),
+        (f.customer_requests_last_minute >= f.max_per_minute, TOO_MANY_PER_MINUTE),
+    )
+    for failed, reason in checks:
+        if failed:
+            return reason
+    return None
+
+
+def answer(status: str, pressed: str | None) -> str | None:
+    """The caller's answer to the offer: the new status, None if the offer is not open."""
+    if status != OFFERED:
+        return None
+    return ACCEPTED if (pressed or "").strip() == "1" else DECLINED
+
+
+def deadline(status: str, created: dt.datetime, policy: Policy = DEFAULT_POLICY):
+    """When a waiting request gives up on the callee (and texts them instead)."""
+    if status == ACCEPTED:
+        return created + policy.accepted_window
+    if status == DECLINED:
+        return created + policy.declined_window
+    return None
+
+
+def on_callee_back(
+    status: str, created: dt.datetime, now: dt.datetime, policy: Policy = DEFAULT_POLICY
+) -> str | None:
+    """The callee became reachable at `now`: connect, flash, text, or nothing (not waiting)."""
+    if status not in WAITING:
+        return None
+    if now < deadline(status, created, policy):
+        return CONNECT if status == ACCEPTED else FLASH
+    return SEND_SMS
+
+
+def on_tick(
+    status: str, created: dt.datetime, now: dt.datetime, policy: Policy = DEFAULT_POLICY
+) -> str | None:
+    """Housekeeping at `now`: a waiting request whose window has closed texts the callee."""
+    if status in WAITING and now >= deadline(status, created, policy):
+        return SEND_SMS
+    return None

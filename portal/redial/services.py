@@ -1,0 +1,334 @@
+"""Auto-redial: the write path. Every function locks the request row, asks `rules` what to do
+at `now`, saves it with a timeline event, and sends SMS only after commit.
+
+Call control calls `offer_start` (the failed call reached our socket), `offer_answered`
+(the caller pressed 1, something else, or nothing), `callee_back` (a registration or the end of
+the callee's call), `claim_due` (each node's tick: whichever node wins the compare-and-swap
+dials), `connect_finished` / `flash_finished`. Housekeeping (`redial_housekeeping`, every
+minute) texts the callees of requests whose window closed and frees claims of dead nodes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from portal.billing.models import Option
+from portal.billing.selectors import customer_balance
+from portal.callbacks.selectors import option_enabled
+from portal.directory.models import Employee
+from portal.notifications.models import Delivery, Notification
+from portal.notifications.services import SEND_TASK
+from portal.redial import rules
+from portal.redial.models import RedialEvent, RedialLimits, RedialRequest, SubscriberSettings
+
+log = logging.getLogger(__name__)
+
+CLAIM_SECONDS = 120  # a node that claimed and died: the claim lapses after this
+
+
+def _event(request: RedialRequest, now: dt.datetime, kind: str, detail: str = "") -> None:
+    RedialEvent.objects.create(request=request, at=now, kind=kind, detail=detail[:200])
+
+
+def _settings(employee: Employee) -> SubscriberSettings:
+    return SubscriberSettings.objects.filter(employee=employee).first() or SubscriberSettings(
+        employee=employee
+    )
+
+
+def _limits(customer_id: int) -> RedialLimits:
+    return RedialLimits.objects.filter(customer_id=customer_id).first() or RedialLimits()
+
+
+def _balance_ok(employee: Employee) -> bool:
+    """Enough money for at least one minute of the connection on the customer's tariff."""
+    tariff = getattr(employee.customer, "tariff", None)
+    price = getattr(tariff, "outgoing_minute_price", None) or 0
+    return customer_balance(employee.customer) >= price
+
+
+def facts(*, caller: Employee, callee: Employee, cause: str, now: dt.datetime) -> rules.Facts:
+    caller_settings, callee_settings = _settings(caller), _settings(callee)
+    limits = _limits(caller.customer_id)
+    open_requests = RedialRequest.objects.filter(
+        caller=caller, status__in=[rules.OFFERED, *rules.WAITING, *rules.DUE]
+    ).count()
+    last_minute = (
+        RedialRequest.objects.filter(
+            customer_id=caller.customer_id, created_at__gt=now - dt.timedelta(minutes=1)
+        )
+        .exclude(status=rules.REFUSED)
+        .count()
+    )
+    return rules.Facts(
+        cause=cause,
+        option_on=option_enabled(caller.customer_id, Option.AUTO_REDIAL),
+        caller_balance_ok=_balance_ok(caller),
+        caller_blacklisted_by_callee=callee_settings.blocks(caller.extension, caller.mobile_number),
+        callee_call_waiting=callee_settings.call_waiting,
+        caller_forwarding=caller_settings.forwarding,
+        caller_roaming=caller_settings.roaming,
+        caller_open_requests=open_requests,
+        customer_requests_last_minute=last_minute,
+        max_open_per_caller=limits.max_open_per_caller,
+        max_per_minute=limits.max_per_minute,
+        same_person=caller.pk == callee.pk,
+    )
+
+
+@dataclass(frozen=True)
+class Offer:
+    request_id: int
+    offer: bool  # False: refused, the caller just hears the failure
+    push: bool  # the callee has voicemail / "always in touch": no IVR offer now
+    language: str
+
+
+def offer_start(
+    *, customer_id: int, caller_id: int, callee_id: int, cause: str, origin_uuid: str, now
+) -> Offer | None:
+    """A call between two phones of a customer failed and reached our socket. Once per call:
+    a replay of the same `origin_uuid` returns the request made the first time."""
+    caller = Employee.objects.filter(pk=caller_id, customer_id=customer_id).first()
+    callee = Employee.objects.filter(pk=callee_id, customer_id=customer_id).first()
+    if caller is None or callee is None or not origin_uuid:
+        return None  # not two phones of this customer: nothing to offer, nothing to record
+    with transaction.atomic():
+        existing = RedialRequest.objects.filter(origin_uuid=origin_uuid).first()
+        if existing is None:
+            f = facts(caller=caller, callee=callee, cause=cause, now=now)
+            reason = rules.refusal(f)
+            existing = RedialRequest.objects.create(
+                customer_id=customer_id,
+                caller=caller,
+                callee=callee,
+                origin_uuid=origin_uuid,
+                cause=cause[:40],
+                kind=rules.cause_kind(cause) or "",
+                status=rules.REFUSED if reason else rules.OFFERED,
+                reason=reason or "",
+                created_at=now,
+                finished_at=now if reason else None,
+            )
+            _event(existing, now, "failed_call", cause)
+            _event(existing, now, "refused" if reason else "offered", reason or "")
+            log.info("redial %s: %s %s", existing.pk, existing.status, reason or "")
+    language = getattr(caller.customer, "language", "ru") or "ru"
+    return Offer(
+        request_id=existing.pk,
+        offer=existing.status == rules.OFFERED,
+        push=_settings(callee).voicemail,
+        language=language,
+    )
+
+
+def _locked(request_id: int) -> RedialRequest | None:
+    return RedialRequest.objects.select_for_update().filter(pk=request_id).first()
+
+
+def offer_answered(*, request_id: int, pressed: str | None, now) -> str | None:
+    """The caller answered the offer ("1" accepts; anything else or nothing declines)."""
+    with transaction.atomic():
+        request = _locked(request_id)
+        if request is None:
+            return None
+        status = rules.answer(request.status, pressed)
+        if status is None:
+            return None  # answered before (a replay)
+        request.status = status
+        request.decided_at = now
+        request.due_at = rules.deadline(status, request.created_at)
+        request.save(update_fields=["status", "decided_at", "due_at"])
+        _event(request, now, status, f"pressed {pressed!r}" if pressed else "no answer")
+    return status
+
+
+def callee_back(*, customer_id: int, callee_id: int, now, source: str) -> list[tuple[int, str]]:
+    """The callee became reachable at `now` (`source`: register, hangup): every waiting
+    request for them moves on once. Returns (request id, action) for what changed."""
+    done: list[tuple[int, str]] = []
+    ids = list(
+        RedialRequest.objects.filter(
+            customer_id=customer_id, callee_id=callee_id, status__in=rules.WAITING
+        ).values_list("pk", flat=True)
+    )
+    for request_id in ids:
+        with transaction.atomic():
+            request = _locked(request_id)
+            action = request and rules.on_callee_back(request.status, request.created_at, now)
+            if not action:
+                continue  # moved on meanwhile (a duplicate event, another node)
+            request.callee_back_at = now
+            _event(request, now, "callee_back", source)
+            if action == rules.SEND_SMS:
+                _finish_with_sms(request, now)
+            else:
+                request.status = rules.CONNECTING if action == rules.CONNECT else rules.FLASHING
+                request.due_at = now
+                request.save(update_fields=["status", "due_at", "callee_back_at"])
+            done.append((request.pk, action))
+    return done
+
+
+@dataclass(frozen=True)
+class Plan:
+    request_id: int
+    action: str  # connect / flash
+    customer_id: int
+    caller_extension: str
+    callee_extension: str
+
+
+def claim_due(*, now, worker: str, limit: int = 20) -> list[Plan]:
+    """Requests whose callee is back and nobody is dialling: claimed by compare-and-swap."""
+    plans = []
+    free = Q(claimed_by="") | Q(claim_expires_at__lt=now)
+    candidates = RedialRequest.objects.filter(free, status__in=rules.DUE).values_list(
+        "pk", flat=True
+    )[:limit]
+    for request_id in list(candidates):
+        won = (
+            RedialRequest.objects.filter(free, pk=request_id, status__in=rules.DUE)
+            .exclude(claimed_by=worker, claim_expires_at__gte=now)
+            .update(claimed_by=worker, claim_expires_at=now + dt.timedelta(seconds=CLAIM_SECONDS))
+        )
+        if not won:
+            continue
+        r = RedialRequest.objects.select_related("caller", "callee").get(pk=request_id)
+        action = rules.CONNECT if r.status == rules.CONNECTING else rules.FLASH
+        _event(r, now, f"{action}_start", worker)
+        plans.append(Plan(r.pk, action, r.customer_id, r.caller.extension, r.callee.extension))
+    return plans
+
+
+def legs_started(*, request_id: int, caller_uuid: str = "", callee_uuid: str = "") -> None:
+    fields = {k: v for k, v in (("caller_uuid", caller_uuid), ("callee_uuid", callee_uuid)) if v}
+    RedialRequest.objects.filter(pk=request_id).update(**fields)
+
+
+def _finish(request: RedialRequest, now, outcome: str, detail: str = "") -> None:
+    request.status = rules.DONE
+    request.outcome = outcome
+    request.finished_at = now
+    request.claimed_by = ""
+    request.claim_expires_at = None
+    request.save()
+    _event(request, now, outcome, detail)
+
+
+def connect_bridged(*, request_id: int, now) -> None:
+    """Caller and callee are talking; the claim no longer lapses (the call may be long)."""
+    with transaction.atomic():
+        request = _locked(request_id)
+        if request is not None and request.status == rules.CONNECTING:
+            request.claim_expires_at = None
+            request.save(update_fields=["claim_expires_at"])
+            _event(request, now, "bridged")
+
+
+def connect_finished(*, request_id: int, connected: bool, cause: str, now) -> bool:
+    """The caller-first connection ended: bridged (connected) or not; once."""
+    with transaction.atomic():
+        request = _locked(request_id)
+        if request is None or request.status != rules.CONNECTING:
+            return False
+        _finish(request, now, rules.CONNECTED if connected else rules.NOT_CONNECTED, cause)
+    return True
+
+
+def flash_finished(*, request_id: int, cause: str, now) -> bool:
+    with transaction.atomic():
+        request = _locked(request_id)
+        if request is None or request.status != rules.FLASHING:
+            return False
+        _finish(request, now, rules.FLASHED, cause)
+    return True
+
+
+# -- SMS to the callee ------------------------------------------------------------------------
+
+SMS_TEXT = {
+    "ru": "Вам звонил {caller} ({ext}) в {time}. Перезвоните, пожалуйста.",
+    "en": "{caller} ({ext}) called you at {time}. Please call back.",
+    "kk": "Сізге {caller} ({ext}) {time} қоңырау шалды. Қайта қоңырау шалыңыз.",
+    "cs": "Volal vám {caller} ({ext}) v {time}. Zavolejte prosím zpět.",
+    "bg": "Търсил ви е {caller} ({ext}) в {time}. Моля, обадете се.",
+}
+
+
+def missed_call_text(request: RedialRequest, language: str) -> str:
+    local = timezone.localtime(request.created_at)
+    template = SMS_TEXT.get(language, SMS_TEXT["ru"])
+    return template.format(
+        caller=request.caller.name, ext=request.caller.extension, time=local.strftime("%H:%M")
+    )
+
+
+def _finish_with_sms(request: RedialRequest, now) -> None:
+    callee = request.callee
+    target = callee.mobile_number
+    if not target:
+        _finish(request, now, rules.SMS, "no mobile number: nothing sent")
+        return
+    language = getattr(request.customer, "language", "ru") or "ru"
+    text = missed_call_text(request, language)
+    notification = Notification.objects.create(
+        customer_id=request.customer_id,
+        department=None,
+        kind=Notification.Kind.MISSED_CALL,
+        title=text[:200],
+        body=text,
+        payload={"redial_id": request.pk, "caller": request.caller.extension},
+    )
+    delivery = Delivery.objects.create(
+        notification=notification,
+        channel=Delivery.Channel.SMS,
+        target=target,
+        next_attempt_at=now,
+    )
+    request.sms = delivery
+    _finish(request, now, rules.SMS, target)
+    transaction.on_commit(lambda: _enqueue(delivery.pk))
+
+
+def _enqueue(delivery_id: int) -> None:
+    try:
+        async_task(SEND_TASK, delivery_id, task_name=f"redial-sms-{delivery_id}")
+    except Exception:  # the broker is down: deliveries_retry_due sends it later
+        log.exception("could not enqueue SMS delivery %s", delivery_id)
+
+
+def windows_close(*, now) -> int:
+    """Requests still waiting whose window has closed: the callee gets the SMS, once."""
+    sent = 0
+    ids = list(
+        RedialRequest.objects.filter(status__in=rules.WAITING, due_at__lte=now).values_list(
+            "pk", flat=True
+        )
+    )
+    for request_id in ids:
+        with transaction.atomic():
+            request = _locked(request_id)
+            if request and rules.on_tick(request.status, request.created_at, now):
+                _event(request, now, "window_closed")
+                _finish_with_sms(request, now)
+                sent += 1
+    # An offer nobody answered (the caller hung up mid-prompt, the node died) counts as declined.
+    stale = now - dt.timedelta(minutes=5)
+    for request_id in RedialRequest.objects.filter(
+        status=rules.OFFERED, created_at__lt=stale
+    ).values_list("pk", flat=True):
+        offer_answered(request_id=request_id, pressed=None, now=now)
+    return sent
+
+
+def redial_housekeeping() -> int:
+    """django-q2 schedule, every minute."""
+    return windows_close(now=timezone.now())

@@ -1,0 +1,142 @@
+"""Auto-redial rules (seed 003), pure: windows, eligibility, causes, stale and duplicate events."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pytest
+
+from pbx import render
+from portal.redial import rules
+
+T0 = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
+
+
+def at(**delta) -> dt.datetime:
+    return T0 + dt.timedelta(**delta)
+
+
+@pytest.mark.parametrize(
+    ("back", "action"),
+    [
+        (at(hours=1, minutes=59, seconds=59), rules.CONNECT),
+        (at(hours=2), rules.SEND_SMS),
+        (at(minutes=40), rules.CONNECT),
+    ],
+)
+def test_accepted_connects_until_two_hours_then_texts(back, action):
+    assert rules.on_callee_back(rules.ACCEPTED, T0, back) == action
+
+
+@pytest.mark.parametrize(
+    ("back", "action"),
+    [
+        (at(minutes=29, seconds=59), rules.FLASH),
+        (at(minutes=30), rules.SEND_SMS),
+        (at(minutes=10), rules.FLASH),
+        (at(minutes=31), rules.SEND_SMS),
+    ],
+)
+def test_declined_flashes_until_thirty_minutes_then_texts(back, action):
+    assert rules.on_callee_back(rules.DECLINED, T0, back) == action
+
+
+@pytest.mark.parametrize(
+    ("status", "now", "action"),
+    [
+        (rules.ACCEPTED, at(hours=1, minutes=59, seconds=59), None),
+        (rules.ACCEPTED, at(hours=2), rules.SEND_SMS),
+        (rules.DECLINED, at(minutes=29, seconds=59), None),
+        (rules.DECLINED, at(minutes=30), rules.SEND_SMS),
+        (rules.DONE, at(hours=5), None),
+        (rules.CONNECTING, at(hours=5), None),
+    ],
+)
+def test_housekeeping_texts_exactly_when_a_window_closes(status, now, action):
+    assert rules.on_tick(status, T0, now) == action
+
+
+@pytest.mark.parametrize(
+    "status",
+    [rules.OFFERED, rules.CONNECTING, rules.FLASHING, rules.DONE, rules.REFUSED],
+)
+def test_a_callee_back_event_for_a_request_not_waiting_does_nothing(status):
+    # A second registration after the first one moved the request on, a late hangup event,
+    # a replay after an ESL reconnect: nothing to do.
+    assert rules.on_callee_back(status, T0, at(minutes=1)) is None
+
+
+def test_the_offer_is_answered_once():
+    assert rules.answer(rules.OFFERED, "1") == rules.ACCEPTED
+    assert rules.answer(rules.OFFERED, "2") == rules.DECLINED
+    assert rules.answer(rules.OFFERED, None) == rules.DECLINED  # no answer = declined
+    assert rules.answer(rules.ACCEPTED, "1") is None
+    assert rules.answer(rules.DECLINED, "1") is None
+
+
+@pytest.mark.parametrize(
+    ("cause", "kind"),
+    [
+        ("USER_BUSY", rules.BUSY),
+        ("USER_NOT_REGISTERED", rules.UNREACHABLE),
+        ("SUBSCRIBER_ABSENT", rules.UNREACHABLE),
+        ("NO_USER_RESPONSE", rules.UNREACHABLE),
+        ("DESTINATION_OUT_OF_ORDER", rules.UNREACHABLE),
+        ("NO_ANSWER", None),  # it rang: the callee was reachable
+        ("CALL_REJECTED", None),
+        ("UNALLOCATED_NUMBER", None),
+        ("NORMAL_CLEARING", None),
+        ("", None),
+        ("user_busy", rules.BUSY),
+    ],
+)
+def test_hangup_causes_map_to_busy_unreachable_or_no_offer(cause, kind):
+    assert rules.cause_kind(cause) == kind
+
+
+def test_the_dialplan_hands_over_exactly_the_causes_the_rules_offer():
+    assert render.REDIAL_CAUSES == rules.OFFER_CAUSES
+
+
+ELIGIBLE = rules.Facts(
+    cause="USER_BUSY",
+    option_on=True,
+    caller_balance_ok=True,
+    caller_blacklisted_by_callee=False,
+    callee_call_waiting=False,
+    caller_forwarding=False,
+    caller_roaming=False,
+    caller_open_requests=0,
+    customer_requests_last_minute=0,
+    max_open_per_caller=3,
+    max_per_minute=10,
+)
+
+
+def test_an_eligible_caller_is_offered():
+    assert rules.refusal(ELIGIBLE) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"cause": "NO_ANSWER"}, rules.NOT_OFFERED_CAUSE),
+        ({"option_on": False}, rules.OPTION_OFF),
+        ({"same_person": True}, rules.SAME_PERSON),
+        ({"caller_balance_ok": False}, rules.LOW_BALANCE),
+        ({"caller_blacklisted_by_callee": True}, rules.BLACKLISTED),
+        ({"callee_call_waiting": True}, rules.CALL_WAITING),
+        ({"caller_forwarding": True}, rules.FORWARDING),
+        ({"caller_roaming": True}, rules.ROAMING),
+        ({"caller_open_requests": 3}, rules.TOO_MANY_OPEN),
+        ({"customer_requests_last_minute": 10}, rules.TOO_MANY_PER_MINUTE),
+    ],
+)
+def test_every_eligibility_rule_refuses_with_its_reason(change, reason):
+    assert rules.refusal(dataclasses.replace(ELIGIBLE, **change)) == reason
+
+
+def test_limits_count_up_to_but_not_including_the_maximum():
+    assert rules.refusal(dataclasses.replace(ELIGIBLE, caller_open_requests=2)) is None
+    assert rules.refusal(dataclasses.replace(ELIGIBLE, customer_requests_last_minute=9)) is None
