@@ -462,12 +462,12 @@ class EslDouble:
         with self._lock:
             self.directory[str(ext)] = "unregistered"
 
-    def register(self, ext: str, expires: int = 3600) -> None:
-        """The user registers: CUSTOM sofia::register."""
+    def register(self, ext: str, expires: int = 3600, domain: str | None = None) -> None:
+        """The user registers: CUSTOM sofia::register (in `domain`, the realm of the user)."""
         ext = str(ext)
         with self._lock:
             self.directory[ext] = "registered"
-            self._emit_registration("sofia::register", ext, expires)
+            self._emit_registration("sofia::register", ext, expires, domain)
 
     def unregister(self, ext: str) -> None:
         """REGISTER Expires: 0: CUSTOM sofia::unregister."""
@@ -618,7 +618,13 @@ class EslDouble:
                 cache[conn.sub.fmt] = render_frame(pairs, body, conn.sub.fmt)
             conn.send(cache[conn.sub.fmt])
 
-    def _emit_registration(self, subclass: str, ext: str, expires: int) -> None:
+    _DOMAIN_KEYS = frozenset(
+        {"from-host", "to-host", "realm", "domain_name", "sip_auth_realm", "presence-hosts"}
+    )
+
+    def _emit_registration(
+        self, subclass: str, ext: str, expires: int, domain: str | None = None
+    ) -> None:
         tpl = T.registration(subclass)
         recorded_user = tpl.get("from-user") or tpl.get("user") or tpl.get("username") or ""
         pairs = []
@@ -627,6 +633,8 @@ class EslDouble:
                 v = v.replace(recorded_user, ext)
             if k == "expires":
                 v = str(expires)
+            if domain and k in self._DOMAIN_KEYS:
+                v = domain if k != "presence-hosts" else f"{domain},{domain}"
             pairs.append((k, v))
         self._broadcast(pairs, "")
 

@@ -1,0 +1,194 @@
+"""Auto-redial end to end: the real call-control process against the ESL double.
+
+The dialplan hands a busy/unreachable call between two phones to our socket with
+pbx_flow=redial_offer, pbx_customer, pbx_employee (the caller's phone, from the directory),
+pbx_redial_callee and the failed bridge's originate_disposition (pbx/render.py). Time passes
+by moving the request's timestamps in the database, never by patching our code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from portal.billing import services as billing
+from portal.billing.models import LedgerEntry, Option
+from portal.calls.models import CallRecord
+from portal.notifications.models import Delivery
+from portal.notifications.services import delivery_send
+from portal.redial.models import RedialRequest
+from portal.redial.services import windows_close
+from tests import factories
+from tests.callcontrol_process import CallControl, eventually
+from tests.esl_double import EslDouble
+from tests.http_boundary import sms_sent
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PASSWORD = "redial-esl-pass"
+CALLEE_MOBILE = "+79160000102"
+
+
+class Office:
+    def __init__(self):
+        self.customer = factories.customer()
+        self.caller = factories.employee(self.customer, extension="101", name="Анна")
+        self.callee = factories.employee(
+            self.customer, extension="102", name="Борис", mobile_number=CALLEE_MOBILE
+        )
+        self.domain = f"c{self.customer.pk}.pbx.local"
+        billing.option_set(customer=self.customer, code=Option.AUTO_REDIAL, enabled=True)
+        billing.payment_record(customer=self.customer, amount=Decimal("300"), reference="p1")
+
+    def offer_vars(self, cause: str) -> dict[str, str]:
+        return {
+            "pbx_flow": "redial_offer",
+            "pbx_customer": str(self.customer.pk),
+            "pbx_employee": str(self.caller.pk),
+            "pbx_redial_callee": str(self.callee.pk),
+            "originate_disposition": cause,
+            "hangup_after_bridge": "true",
+        }
+
+
+@pytest.fixture
+def office():
+    return Office()
+
+
+@pytest.fixture
+def switch():
+    with EslDouble(password=PASSWORD, time_factor=0.01) as fs:
+        yield fs
+
+
+@pytest.fixture
+def service(switch, office):
+    cc = CallControl(esl_port=switch.port, password=PASSWORD, PBX_SIP_DOMAIN="pbx.local").start()
+    switch.wait_for_command("event plain", timeout=10)
+    yield cc
+    cc.stop()
+
+
+def failed_call(switch, service, office, *, cause="USER_BUSY", digits=()):
+    session = switch.place_outbound_session(
+        "127.0.0.1",
+        service.socket_port,
+        office.offer_vars(cause),
+        caller="101",
+        destination="102",
+        digits=list(digits),
+    )
+    assert session.wait_closed(timeout=20), "\n".join(service.lines[-30:])
+    return session
+
+
+def played(session) -> list[str]:
+    return [arg for app, arg in session.executed if app in ("playback", "play_and_get_digits")]
+
+
+def minutes_ago(request_id: int, minutes: float) -> None:
+    """Time passes: the request was made `minutes` ago (its window moves with it)."""
+    request = RedialRequest.objects.get(pk=request_id)
+    shift = dt.timedelta(minutes=minutes) - (timezone.now() - request.created_at)
+    RedialRequest.objects.filter(pk=request_id).update(
+        created_at=request.created_at - shift,
+        due_at=request.due_at - shift if request.due_at else None,
+    )
+
+
+def test_busy_offer_1_callee_back_at_40_minutes_caller_first_bridge_billed(switch, service, office):
+    switch.register("101", domain=office.domain)
+    session = failed_call(switch, service, office, digits=["1"])
+    assert "redial_offer.wav" in played(session)[0]
+    assert "redial_accepted.wav" in played(session)[-1]
+    request = eventually(lambda: RedialRequest.objects.filter(status="accepted").first())
+    assert request.caller == office.caller and request.callee == office.callee
+    assert request.cause == "USER_BUSY" and request.kind == "busy"
+
+    minutes_ago(request.pk, 40)
+    switch.answers_after("101", 1)
+    switch.answers_after("102", 1)
+    switch.register("102", domain=office.domain)  # the callee's phone is back
+
+    request = eventually(
+        lambda: RedialRequest.objects.filter(pk=request.pk, events__kind="bridged").first(),
+        timeout=20,
+        message="never bridged:\n" + "\n".join(service.lines[-30:]),
+    )
+    originates = [c for c in switch.received if "originate" in c and "pbx_flow=redial" in c]
+    assert "pbx_leg=caller" in originates[0] and f"user/101@{office.domain}" in originates[0]
+    assert "origination_caller_id_number=102" in originates[0]
+    assert "pbx_leg=callee" in originates[1] and f"user/102@{office.domain}" in originates[1]
+    assert "origination_caller_id_number=101" in originates[1]
+    assert switch.wait_for_command(f"uuid_bridge {request.caller_uuid} {request.callee_uuid}")
+
+    switch.hangup(request.callee_uuid)  # the conversation ends
+    eventually(lambda: RedialRequest.objects.get(pk=request.pk).outcome == "connected")
+    switch.wait_for_command(f"uuid_kill {request.caller_uuid}")
+    # Billed as the caller's outgoing call, from the caller leg's CDR.
+    record = eventually(lambda: CallRecord.objects.filter(uuid=request.caller_uuid).first())
+    assert record.direction == "outbound" and record.billsec > 0
+    charge = eventually(
+        lambda: LedgerEntry.objects.filter(customer=office.customer, category="calls").first()
+    )
+    assert charge.source_key == f"cdr:{request.caller_uuid}"
+
+
+def test_declined_callee_back_at_10_minutes_gets_a_half_second_call_from_the_caller(
+    switch, service, office
+):
+    session = failed_call(switch, service, office, cause="USER_NOT_REGISTERED", digits=[""])
+    assert "goodbye.wav" in played(session)[-1]
+    request = eventually(lambda: RedialRequest.objects.filter(status="declined").first())
+    assert request.kind == "unreachable"
+    minutes_ago(request.pk, 10)
+    switch.never_answers("102")
+    switch.register("102", domain=office.domain)
+    request = eventually(
+        lambda: RedialRequest.objects.filter(pk=request.pk, outcome="flashed").first(),
+        timeout=20,
+        message="no flash:\n" + "\n".join(service.lines[-30:]),
+    )
+    (flash,) = [c for c in switch.received if "originate" in c and "pbx_flow=redial" in c]
+    assert "pbx_leg=flash" in flash and "origination_caller_id_number=101" in flash
+    assert f"user/102@{office.domain}" in flash
+    assert switch.wait_for_command(f"uuid_kill {request.callee_uuid}")
+
+
+def test_declined_callee_back_at_31_minutes_gets_an_sms_instead(switch, service, office, twilio):
+    failed_call(switch, service, office, digits=["2"])
+    request = eventually(lambda: RedialRequest.objects.filter(status="declined").first())
+    minutes_ago(request.pk, 31)
+    switch.register("102", domain=office.domain)
+    request = eventually(lambda: RedialRequest.objects.filter(pk=request.pk, outcome="sms").first())
+    for delivery in Delivery.objects.filter(status="pending"):
+        delivery_send(delivery.pk)
+    (sms,) = sms_sent(twilio)
+    assert sms["To"] == [CALLEE_MOBILE] and "Анна (101)" in sms["Body"][0]
+    assert not [c for c in switch.received if "originate" in c and "pbx_flow=redial" in c]
+
+
+def test_accepted_callee_never_back_gets_an_sms_at_two_hours(switch, service, office, twilio):
+    failed_call(switch, service, office, digits=["1"])
+    request = eventually(lambda: RedialRequest.objects.filter(status="accepted").first())
+    minutes_ago(request.pk, 119)
+    assert windows_close(now=timezone.now()) == 0  # 1:59: still waiting
+    minutes_ago(request.pk, 120)
+    assert windows_close(now=timezone.now()) == 1
+    for delivery in Delivery.objects.filter(status="pending"):
+        delivery_send(delivery.pk)
+    (sms,) = sms_sent(twilio)
+    assert sms["To"] == [CALLEE_MOBILE]
+    assert RedialRequest.objects.get(pk=request.pk).outcome == "sms"
+
+
+def test_a_refused_caller_hears_the_failure_and_no_offer(switch, service, office):
+    billing.option_set(customer=office.customer, code=Option.AUTO_REDIAL, enabled=False)
+    session = failed_call(switch, service, office)
+    assert not played(session)
+    assert ("hangup", "USER_BUSY") in session.executed
+    assert eventually(lambda: RedialRequest.objects.filter(reason="option_off").exists())
