@@ -11,6 +11,7 @@ urlpatterns = [
     path("pbx/prompts/", include("portal.prompts.urls")),
     path("pbx/callbacks/", include("portal.callbacks.urls")),
     path("pbx/fictive/", include("portal.fictive.urls")),
+    path("pbx/redial/", include("portal.redial.urls")),
     path("notifications/", include("portal.notifications.urls")),
     path("", include("portal.web.urls")),
 ]
