@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from portal.redial import views as redial_views
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("portal.api.urls")),
@@ -12,6 +14,7 @@ urlpatterns = [
     path("pbx/callbacks/", include("portal.callbacks.urls")),
     path("pbx/fictive/", include("portal.fictive.urls")),
     path("pbx/redial/", include("portal.redial.urls")),
+    path("redial/push/<str:token>/", redial_views.push, name="redial_push"),
     path("notifications/", include("portal.notifications.urls")),
     path("", include("portal.web.urls")),
 ]

@@ -140,3 +140,17 @@ def test_every_eligibility_rule_refuses_with_its_reason(change, reason):
 def test_limits_count_up_to_but_not_including_the_maximum():
     assert rules.refusal(dataclasses.replace(ELIGIBLE, caller_open_requests=2)) is None
     assert rules.refusal(dataclasses.replace(ELIGIBLE, customer_requests_last_minute=9)) is None
+
+
+def test_a_voicemail_callee_back_within_two_hours_gets_the_offer_pushed_to_the_caller():
+    assert rules.on_callee_back(rules.PUSH_WAIT, T0, at(hours=1, minutes=59)) == rules.PUSH
+    assert rules.on_callee_back(rules.PUSH_WAIT, T0, at(hours=2)) == rules.SEND_SMS
+    assert rules.on_tick(rules.PUSHED, T0, at(hours=2)) == rules.SEND_SMS
+    assert rules.on_tick(rules.PUSHED, T0, at(hours=1, minutes=59, seconds=59)) is None
+
+
+def test_a_pushed_offer_is_answered_once_and_only_inside_the_window():
+    assert rules.push_answer(rules.PUSHED, True, T0, at(minutes=50)) == rules.CONNECTING
+    assert rules.push_answer(rules.PUSHED, False, T0, at(minutes=50)) == rules.DONE
+    assert rules.push_answer(rules.PUSHED, True, T0, at(hours=2)) is None
+    assert rules.push_answer(rules.CONNECTING, True, T0, at(minutes=50)) is None

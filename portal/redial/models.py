@@ -55,6 +55,8 @@ class RedialRequest(models.Model):
         OFFERED = rules.OFFERED, _("предложен")
         ACCEPTED = rules.ACCEPTED, _("принят, ждём абонента")
         DECLINED = rules.DECLINED, _("отклонён, ждём абонента")
+        PUSH_WAIT = rules.PUSH_WAIT, _("ждём абонента, чтобы предложить")
+        PUSHED = rules.PUSHED, _("предложение отправлено")
         CONNECTING = rules.CONNECTING, _("соединяем")
         FLASHING = rules.FLASHING, _("короткий вызов")
         DONE = rules.DONE, _("завершён")
@@ -97,6 +99,7 @@ class RedialRequest(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     claimed_by = models.CharField(max_length=100, blank=True)
     claim_expires_at = models.DateTimeField(null=True, blank=True)
+    push_token_hash = models.CharField(max_length=64, blank=True, db_index=True)
     caller_uuid = models.CharField(max_length=64, blank=True)
     callee_uuid = models.CharField(max_length=64, blank=True)
     sms = models.ForeignKey(

@@ -6,6 +6,9 @@ A call from one of a customer's phones to another fails because the callee is **
 - **accepted**: the callee becomes reachable (registers, or their busy call ends) before
   `created + 2 h` -> call the caller first, then bridge to the callee. At `created + 2 h`
   without that -> an SMS to the callee about the missed call.
+- **callee with voicemail / "always in touch"**: no IVR offer (the call goes on as usual);
+  when the callee is back within 2 h the offer is *pushed* to the caller (a message with a
+  one-time link, our model of Push USSD); accepting connects as above.
 - **declined** (or no answer to the offer): the callee is back before `created + 30 min` ->
   a 0.5-second call to the callee from the caller's number (a missed call on their phone).
   At `created + 30 min` without that -> the SMS to the callee instead.
@@ -46,10 +49,12 @@ REFUSED = "refused"  # not eligible: `reason` says why; no offer was made
 OFFERED = "offered"  # the caller hears the offer
 ACCEPTED = "accepted"  # waiting for the callee, up to 2 h
 DECLINED = "declined"  # waiting for the callee, up to 30 min
+PUSH_WAIT = "push_wait"  # the callee has voicemail: the offer is pushed when they are back
+PUSHED = "pushed"  # the offer was pushed to the caller: waiting for their answer
 CONNECTING = "connecting"  # callee back: calling the caller, then the callee
 FLASHING = "flashing"  # callee back: the 0.5 s call is being placed
 DONE = "done"  # `outcome` says how it ended
-WAITING = (ACCEPTED, DECLINED)
+WAITING = (ACCEPTED, DECLINED, PUSH_WAIT)
 DUE = (CONNECTING, FLASHING)
 
 # Outcomes of a finished request.
@@ -74,6 +79,7 @@ SAME_PERSON = "same_person"
 CONNECT = "connect"
 FLASH = "flash"
 SEND_SMS = "sms"
+PUSH = "push"
 
 
 @dataclass(frozen=True)
@@ -143,7 +149,7 @@ def answer(status: str, pressed: str | None) -> str | None:
 
 def deadline(status: str, created: dt.datetime, policy: Policy = DEFAULT_POLICY):
     """When a waiting request gives up on the callee (and texts them instead)."""
-    if status == ACCEPTED:
+    if status in (ACCEPTED, PUSH_WAIT, PUSHED):
         return created + policy.accepted_window
     if status == DECLINED:
         return created + policy.declined_window
@@ -157,7 +163,7 @@ def on_callee_back(
     if status not in WAITING:
         return None
     if now < deadline(status, created, policy):
-        return CONNECT if status == ACCEPTED else FLASH
+        return {ACCEPTED: CONNECT, DECLINED: FLASH, PUSH_WAIT: PUSH}[status]
     return SEND_SMS
 
 
@@ -165,6 +171,15 @@ def on_tick(
     status: str, created: dt.datetime, now: dt.datetime, policy: Policy = DEFAULT_POLICY
 ) -> str | None:
     """Housekeeping at `now`: a waiting request whose window has closed texts the callee."""
-    if status in WAITING and now >= deadline(status, created, policy):
+    if status in (*WAITING, PUSHED) and now >= deadline(status, created, policy):
         return SEND_SMS
     return None
+
+
+def push_answer(
+    status: str, accept: bool, created: dt.datetime, now: dt.datetime, policy=DEFAULT_POLICY
+) -> str | None:
+    """The caller answered a pushed offer: connect now (inside the 2 h), or nothing more."""
+    if status != PUSHED or now >= deadline(status, created, policy):
+        return None
+    return CONNECTING if accept else DONE

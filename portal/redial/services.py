@@ -11,11 +11,15 @@ minute) texts the callees of requests whose window closed and frees claims of de
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+import secrets
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -58,7 +62,7 @@ def facts(*, caller: Employee, callee: Employee, cause: str, now: dt.datetime) -
     caller_settings, callee_settings = _settings(caller), _settings(callee)
     limits = _limits(caller.customer_id)
     open_requests = RedialRequest.objects.filter(
-        caller=caller, status__in=[rules.OFFERED, *rules.WAITING, *rules.DUE]
+        caller=caller, status__in=[rules.OFFERED, rules.PUSHED, *rules.WAITING, *rules.DUE]
     ).count()
     last_minute = (
         RedialRequest.objects.filter(
@@ -105,6 +109,8 @@ def offer_start(
         if existing is None:
             f = facts(caller=caller, callee=callee, cause=cause, now=now)
             reason = rules.refusal(f)
+            push = _settings(callee).voicemail
+            status = rules.REFUSED if reason else (rules.PUSH_WAIT if push else rules.OFFERED)
             existing = RedialRequest.objects.create(
                 customer_id=customer_id,
                 caller=caller,
@@ -112,13 +118,14 @@ def offer_start(
                 origin_uuid=origin_uuid,
                 cause=cause[:40],
                 kind=rules.cause_kind(cause) or "",
-                status=rules.REFUSED if reason else rules.OFFERED,
+                status=status,
                 reason=reason or "",
                 created_at=now,
+                due_at=rules.deadline(status, now),
                 finished_at=now if reason else None,
             )
             _event(existing, now, "failed_call", cause)
-            _event(existing, now, "refused" if reason else "offered", reason or "")
+            _event(existing, now, status, reason or "")
             log.info("redial %s: %s %s", existing.pk, existing.status, reason or "")
     language = getattr(caller.customer, "language", "ru") or "ru"
     return Offer(
@@ -169,6 +176,8 @@ def callee_back(*, customer_id: int, callee_id: int, now, source: str) -> list[t
             _event(request, now, "callee_back", source)
             if action == rules.SEND_SMS:
                 _finish_with_sms(request, now)
+            elif action == rules.PUSH:
+                _push_offer(request, now)
             else:
                 request.status = rules.CONNECTING if action == rules.CONNECT else rules.FLASHING
                 request.due_at = now
@@ -305,13 +314,89 @@ def _enqueue(delivery_id: int) -> None:
         log.exception("could not enqueue SMS delivery %s", delivery_id)
 
 
+# -- the pushed offer (our Push USSD): a one-time link to the caller --------------------------
+
+PUSH_TEXT = {
+    "ru": "{callee} ({ext}) снова на связи. Соединить вас? {url}",
+    "en": "{callee} ({ext}) is available again. Connect you? {url}",
+    "kk": "{callee} ({ext}) қайта байланыста. Қосайық па? {url}",
+    "cs": "{callee} ({ext}) je opět dostupný. Spojit vás? {url}",
+    "bg": "{callee} ({ext}) отново е на линия. Да ви свържем ли? {url}",
+}
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _push_offer(request: RedialRequest, now) -> None:
+    target = request.caller.mobile_number
+    if not target:
+        _finish(request, now, rules.NOT_CONNECTED, "no mobile number to push the offer to")
+        return
+    token = secrets.token_urlsafe(24)
+    url = settings.SITE_URL.rstrip("/") + reverse("redial_push", args=[token])
+    language = getattr(request.customer, "language", "ru") or "ru"
+    text = PUSH_TEXT.get(language, PUSH_TEXT["ru"]).format(
+        callee=request.callee.name, ext=request.callee.extension, url=url
+    )
+    notification = Notification.objects.create(
+        customer_id=request.customer_id,
+        department=None,
+        kind=Notification.Kind.MISSED_CALL,
+        title=text[:200],
+        body=text,
+        payload={"redial_id": request.pk, "push": True},
+    )
+    delivery = Delivery.objects.create(
+        notification=notification, channel=Delivery.Channel.SMS, target=target, next_attempt_at=now
+    )
+    request.status = rules.PUSHED
+    request.push_token_hash = _token_hash(token)
+    request.sms = delivery
+    request.save()
+    _event(request, now, "pushed", target)
+    transaction.on_commit(lambda: _enqueue(delivery.pk))
+
+
+def push_request(token: str) -> RedialRequest | None:
+    if not token or len(token) > 100:
+        return None
+    return (
+        RedialRequest.objects.select_related("caller", "callee")
+        .filter(push_token_hash=_token_hash(token))
+        .first()
+    )
+
+
+def push_answer(*, token: str, accept: bool, now) -> str | None:
+    """The caller answered the pushed offer. Once: the link is dead afterwards."""
+    found = push_request(token)
+    if found is None:
+        return None
+    with transaction.atomic():
+        request = _locked(found.pk)
+        status = rules.push_answer(request.status, accept, request.created_at, now)
+        if status is None:
+            return None
+        request.push_token_hash = ""
+        _event(request, now, "push_accepted" if accept else "push_declined")
+        if status == rules.CONNECTING:
+            request.status = rules.CONNECTING
+            request.due_at = now
+            request.save()
+        else:
+            _finish(request, now, rules.NOT_CONNECTED, "declined")
+    return status
+
+
 def windows_close(*, now) -> int:
     """Requests still waiting whose window has closed: the callee gets the SMS, once."""
     sent = 0
     ids = list(
-        RedialRequest.objects.filter(status__in=rules.WAITING, due_at__lte=now).values_list(
-            "pk", flat=True
-        )
+        RedialRequest.objects.filter(
+            status__in=(*rules.WAITING, rules.PUSHED), due_at__lte=now
+        ).values_list("pk", flat=True)
     )
     for request_id in ids:
         with transaction.atomic():

@@ -8,12 +8,15 @@ from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_http_methods
 
 from portal.billing.models import Option
 from portal.callbacks.selectors import option_enabled
 from portal.directory.models import Employee
+from portal.redial import services
 from portal.redial.models import RedialLimits, RedialRequest, SubscriberSettings
 from portal.web.access import customer_page
 
@@ -110,3 +113,21 @@ def subscriber(request, pk: int):
         {"employee": employee, "form": form},
         status=400 if request.method == "POST" else 200,
     )
+
+
+@require_http_methods(["GET", "POST"])
+def push(request, token: str):
+    """The pushed offer (our Push USSD): the caller opens the one-time link from the message.
+
+    No login: the unguessable token is the credential (stored hashed, dead once answered or
+    when the 2 h window closes). POST only with CSRF, so a link preview cannot answer it."""
+    found = services.push_request(token)
+    if found is None or found.status != "pushed":
+        return render(request, "redial/push.html", {"gone": True}, status=404)
+    if request.method == "POST":
+        accept = request.POST.get("answer") == "yes"
+        status = services.push_answer(token=token, accept=accept, now=timezone.now())
+        if status is None:
+            return render(request, "redial/push.html", {"gone": True}, status=410)
+        return render(request, "redial/push.html", {"answered": status, "r": found})
+    return render(request, "redial/push.html", {"r": found})
