@@ -9,7 +9,6 @@ from portal.callbacks.models import CallbackRequest
 from tests.callcontrol_process import eventually
 from tests.test_callback_e2e import (  # noqa: F401 - fixtures
     CALLER,
-    http_boundary,
     office,
     press_1_in_the_queue,
     service,

@@ -192,3 +192,23 @@ def test_a_refused_caller_hears_the_failure_and_no_offer(switch, service, office
     assert not played(session)
     assert ("hangup", "USER_BUSY") in session.executed
     assert eventually(lambda: RedialRequest.objects.filter(reason="option_off").exists())
+
+
+def test_a_busy_callee_whose_call_ends_is_back_at_once(switch, service, office):
+    switch.register("101", domain=office.domain)
+    switch.register("102", domain=office.domain)
+    # The callee is on a call (answered, from their phone: the directory tags it pbx_employee).
+    busy_call = switch.inbound_call(
+        caller="102", destination="74950000001", variables={"pbx_employee": str(office.callee.pk)}
+    )
+    failed_call(switch, service, office, digits=["1"])
+    request = eventually(lambda: RedialRequest.objects.filter(status="accepted").first())
+    switch.answers_after("101", 1)
+    switch.answers_after("102", 1)
+    switch.hangup(busy_call)  # the callee's call ends
+    request = eventually(
+        lambda: RedialRequest.objects.filter(pk=request.pk, events__kind="bridged").first(),
+        timeout=20,
+        message="never connected:\n" + "\n".join(service.lines[-30:]),
+    )
+    assert request.events.filter(kind="callee_back", detail="call ended").exists()
