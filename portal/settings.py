@@ -7,6 +7,7 @@ A secret may also be given as NAME_FILE (path to a file holding it), as containe
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -51,6 +52,9 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
+# Video assistant: ICE servers for WebRTC as JSON (e.g. '[{"urls": "stun:stun.example.com"}]');
+# none is fine on a LAN or one machine.
+VIDEO_ICE_SERVERS = json.loads(env("VIDEO_ICE_SERVERS", "[]"))
 
 INSTALLED_APPS = [
     "daphne",
@@ -76,6 +80,7 @@ INSTALLED_APPS = [
     "portal.callbacks",
     "portal.fictive",
     "portal.redial",
+    "portal.video",
     "pbx",
 ]
 

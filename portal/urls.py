@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from portal.redial import views as redial_views
+from portal.video import views as video_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -15,6 +16,11 @@ urlpatterns = [
     path("pbx/fictive/", include("portal.fictive.urls")),
     path("pbx/redial/", include("portal.redial.urls")),
     path("redial/push/<str:token>/", redial_views.push, name="redial_push"),
+    path("pbx/video/", include("portal.video.urls")),
+    path("v/<str:token>/", video_views.join, name="video_join"),
+    path("v/<str:token>/location/", video_views.location, name="video_location"),
+    path("v/<str:token>/messages/", video_views.client_messages, name="video_client_messages"),
+    path("video/photos/<int:pk>.jpg", video_views.photo, name="video_photo"),
     path("notifications/", include("portal.notifications.urls")),
     path("", include("portal.web.urls")),
 ]

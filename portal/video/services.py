@@ -1,0 +1,242 @@
+"""Video assistant: the write path (sessions, the link, consent, location, chat, the call)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_q.tasks import async_task
+from PIL import Image, UnidentifiedImageError
+
+from portal.directory.phone import to_e164
+from portal.notifications.models import Delivery, Notification
+from portal.notifications.services import SEND_TASK
+from portal.video.models import VideoMessage, VideoSession, VideoSettings
+
+log = logging.getLogger(__name__)
+
+MAX_PHOTO_BYTES = 8 * 1024 * 1024
+MAX_PHOTO_SIDE = 2048
+MAX_TEXT = 2000
+PHOTO_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "HEIF", "MPO"}
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def video_settings(customer_id: int) -> VideoSettings:
+    found = VideoSettings.objects.filter(customer_id=customer_id).first()
+    return found or VideoSettings(customer_id=customer_id)
+
+
+@dataclass(frozen=True)
+class Created:
+    session: VideoSession
+    url: str
+
+
+def session_create(*, specialist, name: str, phone: str = "", email: str = "", now=None) -> Created:
+    """A specialist opens a session; the link goes to the customer by SMS and/or e-mail."""
+    now = now or timezone.now()
+    name = (name or "").strip()[:120]
+    if not name:
+        raise ValidationError({"name": _("Укажите имя клиента.")})
+    phone_e164 = ""
+    if (phone or "").strip():
+        try:
+            phone_e164 = to_e164(phone.strip(), region="RU")
+        except ValidationError:
+            raise ValidationError({"phone": _("Номер телефона в международном формате.")}) from None
+    email = (email or "").strip()
+    if not phone_e164 and not email:
+        raise ValidationError({"phone": _("Укажите телефон или e-mail для ссылки.")})
+    token = secrets.token_urlsafe(32)
+    conf = video_settings(specialist.customer_id)
+    with transaction.atomic():
+        session = VideoSession.objects.create(
+            customer_id=specialist.customer_id,
+            specialist=specialist,
+            client_name=name,
+            client_phone=phone_e164 or "",
+            client_email=email,
+            token_hash=digest(token),
+            expires_at=now + dt.timedelta(hours=conf.link_hours),
+        )
+        url = settings.SITE_URL.rstrip("/") + reverse("video_join", args=[token])
+        _send_link(session, url)
+    return Created(session, url)
+
+
+def _send_link(session: VideoSession, url: str) -> None:
+    text = _("Видеозвонок со специалистом: %(url)s") % {"url": url}
+    notification = Notification.objects.create(
+        customer_id=session.customer_id,
+        department=None,
+        kind=Notification.Kind.VIDEO_LINK,
+        title=_("Ссылка на видеозвонок"),
+        body=text,
+        payload={"video_session": session.pk},
+    )
+    targets = []
+    if session.client_phone:
+        targets.append((Delivery.Channel.SMS, session.client_phone))
+    if session.client_email:
+        targets.append((Delivery.Channel.EMAIL, session.client_email))
+    for channel, target in targets:
+        delivery = Delivery.objects.create(
+            notification=notification,
+            channel=channel,
+            target=target,
+            next_attempt_at=timezone.now(),
+        )
+        transaction.on_commit(lambda pk=delivery.pk: _enqueue(pk))
+
+
+def _enqueue(delivery_id: int) -> None:
+    try:
+        async_task(SEND_TASK, delivery_id, task_name=f"video-link-{delivery_id}")
+    except Exception:
+        log.exception("could not enqueue delivery %s", delivery_id)
+
+
+class Refused(Exception):
+    """The link cannot be used: `code` is the HTTP status, `reason` the text to show."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+def open_link(*, token: str, browser_key: str | None, now=None) -> tuple[VideoSession, str | None]:
+    """The customer opens the link. The first browser is bound to the session (a new key is
+    returned to set as a cookie); any other browser, an unknown or expired link is refused."""
+    now = now or timezone.now()
+    if not token or len(token) > 100:
+        raise Refused(404, _("Ссылка не найдена."))
+    session = VideoSession.objects.filter(token_hash=digest(token)).first()
+    if session is None:
+        raise Refused(404, _("Ссылка не найдена."))
+    if session.status == VideoSession.Status.ENDED:
+        raise Refused(410, _("Этот видеозвонок уже завершён."))
+    if session.browser_hash:
+        if browser_key and secrets.compare_digest(session.browser_hash, digest(browser_key)):
+            return session, None
+        raise Refused(403, _("Ссылка уже использована на другом устройстве."))
+    if now >= session.expires_at:
+        raise Refused(410, _("Срок действия ссылки истёк."))
+    key = secrets.token_urlsafe(32)
+    bound = VideoSession.objects.filter(pk=session.pk, browser_hash="").update(
+        browser_hash=digest(key), opened_at=now, status=VideoSession.Status.OPENED
+    )
+    if not bound:  # another browser won the race
+        raise Refused(403, _("Ссылка уже использована на другом устройстве."))
+    session.refresh_from_db()
+    return session, key
+
+
+def client_session(*, session_id: int, browser_key: str | None) -> VideoSession | None:
+    """The session this browser is bound to, or None."""
+    if not browser_key:
+        return None
+    session = VideoSession.objects.filter(pk=session_id).first()
+    if (
+        session
+        and session.browser_hash
+        and secrets.compare_digest(session.browser_hash, digest(browser_key))
+    ):
+        return session
+    return None
+
+
+def consent(session: VideoSession, *, now=None) -> None:
+    VideoSession.objects.filter(pk=session.pk, consent_at__isnull=True).update(
+        consent_at=now or timezone.now()
+    )
+
+
+def location(session: VideoSession, *, lat=None, lon=None, refused: bool = False, now=None):
+    """The customer's answer about location: coordinates, or a refusal (recorded too)."""
+    if refused:
+        lat = lon = None
+    else:
+        try:
+            lat, lon = float(lat), float(lon)
+        except (TypeError, ValueError):
+            raise ValidationError(_("Неверные координаты.")) from None
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180) or lat != lat or lon != lon:
+            raise ValidationError(_("Неверные координаты."))
+    VideoSession.objects.filter(pk=session.pk).update(
+        latitude=lat, longitude=lon, location_answered_at=now or timezone.now()
+    )
+
+
+def call_started(session_id: int, *, now=None) -> None:
+    VideoSession.objects.filter(pk=session_id, started_at__isnull=True).update(
+        started_at=now or timezone.now(), status=VideoSession.Status.LIVE
+    )
+
+
+def call_ended(session_id: int, *, now=None) -> None:
+    now = now or timezone.now()
+    VideoSession.objects.filter(pk=session_id, ended_at__isnull=True).update(
+        ended_at=now, status=VideoSession.Status.ENDED
+    )
+    VideoSession.objects.filter(pk=session_id, started_at__isnull=True).update(started_at=now)
+
+
+def annotated(session_id: int) -> None:
+    VideoSession.objects.filter(pk=session_id).update(annotations=F("annotations") + 1)
+
+
+def photo_store(data: bytes, *, session_id: int) -> str:
+    """Check an uploaded photo by decoding it, re-encode it as JPEG without metadata.
+    Returns its path under MEDIA_ROOT."""
+    if len(data) > MAX_PHOTO_BYTES:
+        raise ValidationError(_("Фото больше 8 МБ."))
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            if probe.format not in PHOTO_FORMATS:
+                raise ValidationError(_("Это не фотография."))
+            probe.verify()
+        with Image.open(io.BytesIO(data)) as image:
+            image.thumbnail((MAX_PHOTO_SIDE, MAX_PHOTO_SIDE))
+            clean = image.convert("RGB")  # drops EXIF, ICC and the rest
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError):
+        raise ValidationError(_("Это не фотография.")) from None
+    rel = Path("video") / str(int(session_id)) / f"{uuid.uuid4().hex}.jpg"
+    path = Path(settings.MEDIA_ROOT) / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean.save(path, "JPEG", quality=85)
+    return str(rel)
+
+
+def message_add(
+    session: VideoSession, *, author: str, text: str = "", photo: str = "", reply_to=None
+) -> VideoMessage:
+    text = (text or "").strip()
+    if len(text) > MAX_TEXT:
+        raise ValidationError(_("Сообщение слишком длинное."))
+    if not text and not photo:
+        raise ValidationError(_("Пустое сообщение."))
+    if session.status == VideoSession.Status.ENDED:
+        raise ValidationError(_("Звонок завершён."))
+    reply = None
+    if reply_to:
+        reply = VideoMessage.objects.filter(pk=reply_to, session=session).first()
+    return VideoMessage.objects.create(
+        session=session, author=author, text=text, photo=photo, reply_to=reply
+    )
