@@ -519,12 +519,26 @@ def statistics(request):
             "balance": selectors.customer_balance(customer),
             "calls": calls_summary(customer, since=timezone.now() - STATS_WINDOW),
             "callbacks": callback_summary(customer, since=timezone.now() - STATS_WINDOW),
+            "video": video_summary(customer, since=timezone.now() - STATS_WINDOW),
             "window_days": STATS_WINDOW.days,
         },
     )
 
 
 STATS_WINDOW = dt.timedelta(days=30)
+
+
+def video_summary(customer, *, since: dt.datetime) -> dict:
+    """Video-assistant sessions since `since`: created, held (a call took place), annotations."""
+    from django.db.models import Count, Q, Sum
+
+    from portal.video.models import VideoSession
+
+    return VideoSession.objects.filter(customer=customer, created_at__gte=since).aggregate(
+        total=Count("id"),
+        held=Count("id", filter=Q(started_at__isnull=False)),
+        annotations=Sum("annotations", default=0),
+    )
 
 
 def calls_summary(customer, *, since: dt.datetime) -> list[dict]:

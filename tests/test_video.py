@@ -1,0 +1,331 @@
+"""Video assistant without a browser: links (expired, reused, foreign), consent, location,
+photos, permissions of every route and of the websocket (Channels' communicator on the
+channel layer the settings pick: Redis in CI)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from PIL import Image
+
+from portal.asgi import application
+from portal.notifications.models import Delivery
+from portal.video import services
+from portal.video.consumers import clean_shape
+from portal.video.models import VideoMessage, VideoSession
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def keep_the_test_transaction(monkeypatch, settings, tmp_path):
+    monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def specialist(customer):
+    return factories.user(customer, username="spec")
+
+
+def new_session(specialist, **kw):
+    created = services.session_create(
+        specialist=specialist, name="Иван", email="ivan@example.com", **kw
+    )
+    token = created.url.rstrip("/").rsplit("/", 1)[1]
+    return created.session, token
+
+
+def joined(token) -> Client:
+    """A phone that opened the link and accepted the policy."""
+    phone = Client()
+    assert phone.get(f"/v/{token}/").status_code == 200
+    assert phone.post(f"/v/{token}/", {"accept": "yes"}).status_code == 302
+    return phone
+
+
+def jpeg(size=(40, 30), exif=True) -> bytes:
+    buf = io.BytesIO()
+    image = Image.new("RGB", size, "green")
+    extra = {}
+    if exif:
+        data = Image.Exif()
+        data[0x010F] = "SecretPhoneMaker"  # Make
+        data[0x8825] = {2: (55.0, 45.0, 0.0)}  # GPS
+        extra["exif"] = data.tobytes()
+    image.save(buf, "JPEG", **extra)
+    return buf.getvalue()
+
+
+# -- the link -----------------------------------------------------------------------------------
+
+
+def test_the_link_goes_out_by_email_and_is_stored_only_hashed(specialist):
+    session, token = new_session(specialist)
+    assert token not in session.token_hash and len(token) >= 40
+    assert session.token_hash == services.digest(token)
+    delivery = Delivery.objects.get(notification__payload__video_session=session.pk)
+    assert delivery.channel == "email" and delivery.target == "ivan@example.com"
+    assert token in delivery.notification.body
+
+
+def test_the_first_browser_is_bound_and_any_other_is_refused(specialist):
+    session, token = new_session(specialist)
+    first = joined(token)
+    assert first.get(f"/v/{token}/").status_code == 200  # the same phone comes back
+    other = Client()
+    response = other.get(f"/v/{token}/")
+    assert response.status_code == 403 and "другом устройстве" in response.content.decode()
+
+
+def test_an_expired_link_and_an_unknown_one_are_refused(specialist):
+    session, token = new_session(specialist)
+    VideoSession.objects.filter(pk=session.pk).update(expires_at=timezone.now())
+    assert Client().get(f"/v/{token}/").status_code == 410
+    assert Client().get("/v/not-a-real-token/").status_code == 404
+
+
+def test_an_ended_session_cannot_be_joined_again(specialist):
+    session, token = new_session(specialist)
+    phone = joined(token)
+    services.call_ended(session.pk)
+    assert phone.get(f"/v/{token}/").status_code == 410
+
+
+def test_without_accepting_the_policy_nothing_else_is_possible(specialist):
+    session, token = new_session(specialist)
+    phone = Client()
+    phone.get(f"/v/{token}/")
+    assert phone.post(f"/v/{token}/", {}).status_code == 400
+    assert (
+        phone.post(f"/v/{token}/location/", {}, content_type="application/json").status_code == 404
+    )
+    assert phone.post(f"/v/{token}/messages/", {"text": "hi"}).status_code == 404
+    session.refresh_from_db()
+    assert session.consent_at is None and not session.messages.exists()
+
+
+# -- location -------------------------------------------------------------------------------------
+
+
+def test_location_is_stored_or_its_refusal_recorded(specialist):
+    session, token = new_session(specialist)
+    phone = joined(token)
+    ok = phone.post(f"/v/{token}/location/", {"lat": 55.75, "lon": 37.62}, "application/json")
+    assert ok.status_code == 200
+    session.refresh_from_db()
+    assert (session.latitude, session.longitude) == (55.75, 37.62)
+    phone.post(f"/v/{token}/location/", {"refused": True}, "application/json")
+    session.refresh_from_db()
+    assert session.location_refused and session.location_answered_at
+
+
+@pytest.mark.parametrize(
+    "body", [{"lat": 91, "lon": 0}, {"lat": "x", "lon": 1}, {"lat": 1}, {"lat": "NaN", "lon": 1}]
+)
+def test_malformed_coordinates_are_refused_and_nothing_stored(specialist, body):
+    session, token = new_session(specialist)
+    phone = joined(token)
+    response = phone.post(f"/v/{token}/location/", body, "application/json")
+    assert response.status_code == 400 and response.json()["error"]
+    session.refresh_from_db()
+    assert session.location_answered_at is None
+
+
+# -- chat and photos --------------------------------------------------------------------------------
+
+
+def test_a_photo_is_re_encoded_without_metadata_and_served_only_to_the_two_parties(
+    specialist, customer, other_customer
+):
+    session, token = new_session(specialist)
+    phone = joined(token)
+    upload = io.BytesIO(jpeg())
+    upload.name = "IMG_0001.jpg"
+    response = phone.post(f"/v/{token}/messages/", {"text": "Вот", "photo": upload})
+    assert response.status_code == 201
+    message = VideoMessage.objects.get()
+    stored = (settings.MEDIA_ROOT / message.photo).read_bytes()
+    assert b"SecretPhoneMaker" not in stored and not Image.open(io.BytesIO(stored)).getexif()
+    url = response.json()["photo"]
+    assert phone.get(url).status_code == 200
+    staff = Client()
+    staff.force_login(specialist)
+    assert staff.get(url).status_code == 200
+    stranger = Client()
+    stranger.force_login(factories.user(other_customer, username="stranger"))
+    assert stranger.get(url).status_code == 404
+    assert Client().get(url).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [(b"%PDF-1.4 not an image", "x.jpg"), (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "x.svg")],
+)
+def test_a_non_image_photo_is_refused_and_nothing_stored(specialist, data, name):
+    session, token = new_session(specialist)
+    phone = joined(token)
+    upload = io.BytesIO(data)
+    upload.name = name
+    response = phone.post(f"/v/{token}/messages/", {"photo": upload})
+    assert response.status_code == 400 and "фотография" in response.json()["error"]
+    assert not VideoMessage.objects.exists()
+
+
+def test_an_oversized_photo_is_refused(specialist):
+    session, _ = new_session(specialist)
+    with pytest.raises(ValidationError):
+        services.photo_store(b"\xff" * (services.MAX_PHOTO_BYTES + 1), session_id=session.pk)
+
+
+def test_messages_to_an_ended_call_are_refused(specialist):
+    session, token = new_session(specialist)
+    phone = joined(token)
+    services.call_ended(session.pk)
+    assert phone.post(f"/v/{token}/messages/", {"text": "hi"}).status_code in (400, 404)
+    assert not VideoMessage.objects.exists()
+
+
+def test_another_customers_specialist_gets_404_everywhere(specialist, other_customer):
+    session, _ = new_session(specialist)
+    stranger = Client()
+    stranger.force_login(factories.user(other_customer, username="stranger"))
+    assert stranger.get(f"/pbx/video/{session.pk}/").status_code == 404
+    assert stranger.post(f"/pbx/video/{session.pk}/messages/", {"text": "x"}).status_code == 404
+    assert f'data-session="{session.pk}"' not in stranger.get("/pbx/video/").content.decode()
+
+
+def test_a_session_needs_a_name_and_a_way_to_send_the_link(specialist):
+    with pytest.raises(ValidationError):
+        services.session_create(specialist=specialist, name="Иван")
+    with pytest.raises(ValidationError):
+        services.session_create(specialist=specialist, name="Иван", phone="12")
+    assert not VideoSession.objects.exists()
+
+
+# -- the websocket ---------------------------------------------------------------------------------
+
+
+def headers(client: Client, extra_cookies: str = "") -> list[tuple[bytes, bytes]]:
+    cookies = "; ".join(f"{k}={v.value}" for k, v in client.cookies.items())
+    return [(b"origin", b"http://testserver"), (b"cookie", cookies.encode())]
+
+
+def connect(path, client):
+    async def scenario():
+        ws = WebsocketCommunicator(application, path, headers=headers(client))
+        await ws.connect()
+        first = await ws.receive_output(timeout=3)
+        await ws.disconnect()
+        return first
+
+    return async_to_sync(scenario)()
+
+
+def test_the_two_parties_connect_and_everyone_else_is_closed_with_4403(specialist, other_customer):
+    session, token = new_session(specialist)
+    other, other_token = new_session(specialist)
+    phone = joined(token)
+    staff = Client()
+    staff.force_login(specialist)
+    stranger = Client()
+    stranger.force_login(factories.user(other_customer, username="stranger"))
+    path = f"/ws/video/{session.pk}/"
+    assert '"role": "client"' in connect(path, phone)["text"]
+    assert '"role": "specialist"' in connect(path, staff)["text"]
+    refused = {"type": "websocket.close", "code": 4403}
+    assert connect(path, stranger) == refused  # another customer's specialist
+    assert connect(path, Client()) == refused  # nobody
+    assert connect(f"/ws/video/{other.pk}/", phone) == refused  # this phone, another session
+    unconsented = Client()
+    _, third_token = new_session(specialist)
+    unconsented.get(f"/v/{third_token}/")
+    third = VideoSession.objects.get(token_hash=services.digest(third_token))
+    assert connect(f"/ws/video/{third.pk}/", unconsented) == refused  # no consent: no call
+
+
+def test_signals_and_annotations_reach_only_the_other_party_and_only_from_the_specialist(
+    specialist,
+):
+    session, token = new_session(specialist)
+    phone = joined(token)
+    staff = Client()
+    staff.force_login(specialist)
+    path = f"/ws/video/{session.pk}/"
+
+    async def scenario():
+        spec = WebsocketCommunicator(application, path, headers=headers(staff))
+        cli = WebsocketCommunicator(application, path, headers=headers(phone))
+        await spec.connect()
+        await spec.receive_json_from()  # hello
+        await cli.connect()
+        await cli.receive_json_from()  # hello
+        assert (await spec.receive_json_from())["event"] == "join"
+        await cli.send_json_to({"type": "signal", "data": {"ready": True}})
+        assert await spec.receive_json_from() == {"type": "signal", "data": {"ready": True}}
+        shape = {"kind": "arrow", "points": [[0.1, 0.2], [0.5, 0.5]]}
+        await spec.send_json_to({"type": "annotate", "shape": shape})
+        assert await cli.receive_json_from() == {"type": "annotate", "shape": shape}
+        await cli.send_json_to({"type": "annotate", "shape": shape})  # not the customer's
+        assert (await cli.receive_json_from())["type"] == "error"
+        await spec.send_json_to({"type": "annotate", "shape": {"kind": "rect", "points": [[2, 0]]}})
+        assert (await spec.receive_json_from())["error"] == "bad shape"
+        await cli.send_json_to({"type": "end"})
+        assert (await spec.receive_json_from())["type"] == "ended"
+        await spec.disconnect()
+        await cli.disconnect()
+
+    async_to_sync(scenario)()
+    session.refresh_from_db()
+    assert session.annotations == 1 and session.status == "ended"
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        None,
+        {"kind": "circle", "points": [[0, 0]]},
+        {"kind": "rect", "points": [[0, 0]]},
+        {"kind": "arrow", "points": [[0, 0], [1.5, 0]]},
+        {"kind": "freehand", "points": [[0, 0]] * 501},
+        {"kind": "pointer", "points": [[True, 0]]},
+        {"kind": "pointer", "points": [["0", 0]]},
+    ],
+)
+def test_bad_shapes_are_refused(shape):
+    assert clean_shape(shape) is None
+
+
+def test_the_list_and_statistics_count_sessions(specialist, customer):
+    session, token = new_session(specialist)
+    joined(token)
+    services.call_started(session.pk, now=timezone.now() - dt.timedelta(minutes=3))
+    services.call_ended(session.pk)
+    staff = Client()
+    staff.force_login(specialist)
+    html = staff.get("/pbx/video/").content.decode()
+    assert f'data-session="{session.pk}"' in html and "Иван" in html and "0:03:" in html
+    stats = staff.get(reverse("web:statistics")).content.decode()
+    assert "Сеансов: 1, состоялось: 1, пометок: 0." in stats
+
+
+def test_the_pages_speak_english_when_asked(specialist):
+    session, token = new_session(specialist)
+    staff = Client()
+    staff.force_login(specialist)
+    staff.cookies["django_language"] = "en"
+    html = staff.get("/pbx/video/").content.decode()
+    assert "Video assistant" in html and "Send the link" in html and "Видеоассистент" not in html
+    phone = Client()
+    phone.cookies["django_language"] = "en"
+    assert "I accept the privacy policy" in phone.get(f"/v/{token}/").content.decode()
