@@ -310,11 +310,15 @@ def test_the_list_and_statistics_count_sessions(specialist, customer):
     session, token = new_session(specialist)
     joined(token)
     services.call_started(session.pk, now=timezone.now() - dt.timedelta(minutes=3))
+    session.refresh_from_db()
+    services.message_add(session, author="client", text="Счётчик не крутится")
     services.call_ended(session.pk)
     staff = Client()
     staff.force_login(specialist)
     html = staff.get("/pbx/video/").content.decode()
     assert f'data-session="{session.pk}"' in html and "Иван" in html and "0:03:" in html
+    console = staff.get(f"/pbx/video/{session.pk}/").content.decode()
+    assert 'id="transcript"' in console and "Счётчик не крутится" in console
     stats = staff.get(reverse("web:statistics")).content.decode()
     assert "Сеансов: 1, состоялось: 1, пометок: 0." in stats
 
