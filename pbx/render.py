@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 # so this module imports no Django models.
 CALLBACK = "callback"
 AUTO_REDIAL = "auto_redial"
+INTEGRATED_NUMBER = "integrated_number"
 CALLER_ID = "caller_id"
 CALL_RECORDING = "call_recording"
 
@@ -423,6 +424,10 @@ def render_public_dialplan(
     elif kind == REGULAR and number.department_id:
         extensions = [valid_extension(e.extension) for e in call.employees if e.is_active]
         extensions = [ext for ext in extensions if ext]
+        if INTEGRATED_NUMBER in options:
+            # The employee's answered leg must say which number was called (pbx/flows/integrated.py).
+            action(condition, "export", f"pbx_customer={db_id(customer.pk)}")
+            action(condition, "export", f"pbx_number={db_id(number.pk)}")
         if extensions:
             _set(condition, "call_timeout", str(RING_SECONDS))
             _set(condition, "continue_on_fail", "true")

@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "portal.fictive",
     "portal.redial",
     "portal.video",
+    "portal.integrated",
     "pbx",
 ]
 

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from portal.integrated import views as integrated_views
 from portal.redial import views as redial_views
 from portal.video import views as video_views
 
@@ -21,6 +22,9 @@ urlpatterns = [
     path("v/<str:token>/location/", video_views.location, name="video_location"),
     path("v/<str:token>/messages/", video_views.client_messages, name="video_client_messages"),
     path("video/photos/<int:pk>.jpg", video_views.photo, name="video_photo"),
+    path("t/<str:token>/", integrated_views.trusted, name="integrated_trusted"),
+    path("integrated/photos/<int:pk>.jpg", integrated_views.photo, name="integrated_photo"),
+    path("", include("portal.integrated.urls")),
     path("notifications/", include("portal.notifications.urls")),
     path("", include("portal.web.urls")),
 ]

@@ -23,6 +23,7 @@ class Notification(models.Model):
         CALLBACK_FAILED = "callback_failed", _("Обратный вызов не состоялся")
         MISSED_CALL = "missed_call", _("Пропущенный вызов")
         VIDEO_LINK = "video_link", _("Ссылка на видеозвонок")
+        INTEGRATED = "integrated", _("Интегрированный номер")
         TEST = "test", _("Проверка оповещений")
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="notifications")

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import logging
 import secrets
-import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -19,19 +16,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
-from PIL import Image, UnidentifiedImageError
 
 from portal.directory.phone import to_e164
 from portal.notifications.models import Delivery, Notification
 from portal.notifications.services import SEND_TASK
 from portal.video.models import VideoMessage, VideoSession, VideoSettings
+from portal.web.photos import store_photo
 
 log = logging.getLogger(__name__)
 
-MAX_PHOTO_BYTES = 8 * 1024 * 1024
-MAX_PHOTO_SIDE = 2048
 MAX_TEXT = 2000
-PHOTO_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "HEIF", "MPO"}
 
 
 def digest(secret: str) -> str:
@@ -203,25 +197,8 @@ def annotated(session_id: int) -> None:
 
 
 def photo_store(data: bytes, *, session_id: int) -> str:
-    """Check an uploaded photo by decoding it, re-encode it as JPEG without metadata.
-    Returns its path under MEDIA_ROOT."""
-    if len(data) > MAX_PHOTO_BYTES:
-        raise ValidationError(_("Фото больше 8 МБ."))
-    try:
-        with Image.open(io.BytesIO(data)) as probe:
-            if probe.format not in PHOTO_FORMATS:
-                raise ValidationError(_("Это не фотография."))
-            probe.verify()
-        with Image.open(io.BytesIO(data)) as image:
-            image.thumbnail((MAX_PHOTO_SIDE, MAX_PHOTO_SIDE))
-            clean = image.convert("RGB")  # drops EXIF, ICC and the rest
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError):
-        raise ValidationError(_("Это не фотография.")) from None
-    rel = Path("video") / str(int(session_id)) / f"{uuid.uuid4().hex}.jpg"
-    path = Path(settings.MEDIA_ROOT) / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    clean.save(path, "JPEG", quality=85)
-    return str(rel)
+    """A chat photo of the session (portal.web.photos: decoded, re-encoded, no metadata)."""
+    return store_photo(data, folder=f"video/{int(session_id)}")
 
 
 def message_add(

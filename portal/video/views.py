@@ -8,14 +8,13 @@ every later request must carry it. Photos are served only to the two parties of 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _t
@@ -28,6 +27,7 @@ from portal.video import services
 from portal.video.consumers import group
 from portal.video.models import VideoMessage, VideoSession
 from portal.web.access import customer_page
+from portal.web.photos import photo_response
 
 
 class CreateForm(forms.Form):
@@ -241,7 +241,4 @@ def photo(request, pk: int):
     )
     if not allowed or not message.photo:
         raise Http404
-    path = (Path(settings.MEDIA_ROOT) / message.photo).resolve()
-    if not path.is_relative_to(Path(settings.MEDIA_ROOT).resolve()) or not path.exists():
-        raise Http404
-    return FileResponse(path.open("rb"), content_type="image/jpeg")
+    return photo_response(message.photo)

@@ -1,0 +1,352 @@
+"""Integrated numbers without a browser: the mark and its API, login by SMS code, trusted
+persons and their notices, who may see a call's chat (every route and the websocket), bad input.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from urllib.parse import parse_qs
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+from django.utils import timezone
+from PIL import Image
+
+from portal.asgi import application
+from portal.billing import services as billing
+from portal.billing.models import Option
+from portal.integrated import services
+from portal.integrated.models import (
+    Caller,
+    ChatMessage,
+    IntegratedCall,
+    IntegratedService,
+    LoginCode,
+    Operator,
+)
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+CALLER = "+79161234567"
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch, settings, tmp_path):
+    monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.SITE_URL = "https://pbx.example.com"
+
+
+class Service:
+    def __init__(self, customer, e164="+74950000123", ext="101"):
+        self.customer = customer
+        self.number = factories.number(customer, e164)
+        self.service = IntegratedService.objects.create(
+            customer=customer, name="Медицинские советы", description="Врач онлайн"
+        )
+        self.service.numbers.add(self.number)
+        billing.option_set(customer=customer, code=Option.INTEGRATED_NUMBER, enabled=True)
+        self.employee = factories.employee(customer, extension=ext)
+        self.user = factories.user(customer, role="staff", username=f"op{customer.pk}")
+        Operator.objects.create(employee=self.employee, user=self.user)
+
+    def live(self, uuid="a-leg-1", caller=CALLER):
+        return services.call_live(
+            customer_id=self.customer.pk,
+            number_id=self.number.pk,
+            call_uuid=uuid,
+            operator_uuid=f"b-{uuid}",
+            caller_number=caller,
+            operator_extension=self.employee.extension,
+        )
+
+
+@pytest.fixture
+def svc(customer):
+    return Service(customer)
+
+
+def caller_client(phone=CALLER) -> tuple[Client, Caller]:
+    caller, _ = Caller.objects.get_or_create(phone=phone, defaults={"verified_at": timezone.now()})
+    client = Client()
+    session = client.session
+    session["integrated_caller"] = caller.pk
+    session.save()
+    return client, caller
+
+
+def operator_client(svc) -> Client:
+    client = Client()
+    client.force_login(svc.user)
+    return client
+
+
+# -- the mark ------------------------------------------------------------------------------------
+
+
+def test_the_lookup_api_marks_integrated_numbers_only(svc, other_customer):
+    plain = factories.number(other_customer, "+74950000999")
+    ok = Client().get("/api/integrated/lookup/", {"number": "8 495 000-01-23"}).json()
+    assert ok == {
+        "integrated": True,
+        "service": {"name": "Медицинские советы", "description": "Врач онлайн", "info_url": ""},
+    }
+    assert Client().get("/api/integrated/lookup/", {"number": plain.e164}).json() == {
+        "integrated": False
+    }
+    assert Client().get("/api/integrated/lookup/", {"number": "junk"}).json() == {
+        "integrated": False
+    }
+    billing.option_set(customer=svc.customer, code=Option.INTEGRATED_NUMBER, enabled=False)
+    assert (
+        not Client()
+        .get("/api/integrated/lookup/", {"number": svc.number.e164})
+        .json()["integrated"]
+    )
+
+
+# -- login by SMS code ---------------------------------------------------------------------------
+
+
+def test_a_caller_logs_in_with_the_code_from_the_sms(twilio, django_capture_on_commit_callbacks):
+    client = Client()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post("/c/login/", {"phone": "+7 916 123-45-67"}).status_code == 200
+    form = parse_qs(twilio.requests[-1][2].decode())
+    assert form["To"] == [CALLER]
+    code = re.search(r"\d{6}", form["Body"][0]).group(0)
+    assert not LoginCode.objects.filter(code_hash__contains=code).exists()  # stored hashed
+    response = client.post("/c/login/", {"phone": CALLER, "code": code})
+    assert response.status_code == 302 and response["Location"] == "/c/calls/"
+    assert client.get("/c/calls/").status_code == 200
+    assert Caller.objects.get().verified_at is not None
+
+
+def test_a_wrong_code_counts_and_five_wrong_codes_kill_it(twilio):
+    client = Client()
+    client.post("/c/login/", {"phone": CALLER})
+    for _ in range(5):
+        assert client.post("/c/login/", {"phone": CALLER, "code": "000000"}).status_code == 400
+    login = LoginCode.objects.get()
+    assert login.attempts == 5
+    # Even the right code no longer works.
+    code = "123456"
+    login.code_hash = services._hash(f"{CALLER}:{code}")
+    login.save()
+    assert client.post("/c/login/", {"phone": CALLER, "code": code}).status_code == 400
+    assert client.get("/c/calls/").status_code == 302  # still not logged in
+
+
+# -- live calls, chat, permissions ----------------------------------------------------------------
+
+
+def test_a_live_call_shows_on_the_callers_calls_page_with_the_mark(svc):
+    client, caller = caller_client()
+    call = svc.live()
+    html = client.get("/c/calls/").content.decode()
+    assert f'data-call="{call.pk}" data-live="yes"' in html and 'data-mark="integrated"' in html
+    assert "Медицинские советы" in html
+
+
+def test_chat_is_unavailable_until_the_operator_enables_it_and_nothing_is_stored(svc):
+    client, caller = caller_client()
+    call = svc.live()
+    page = client.get(f"/c/calls/{call.pk}/").content.decode()
+    assert "когда оператор его включит" in page
+    response = client.post(f"/c/calls/{call.pk}/messages/", {"text": "Здравствуйте"})
+    assert response.status_code == 400 and "оператор" in response.json()["error"]
+    assert not ChatMessage.objects.exists()
+    # Only the operator who answered can enable it: not another staff member, not the caller.
+    other = Client()
+    other.force_login(factories.user(svc.customer, role="staff", username="someone"))
+    assert other.post(f"/pbx/integrated/calls/{call.pk}/enable/").status_code == 404
+    assert client.post(f"/pbx/integrated/calls/{call.pk}/enable/").status_code == 302  # login
+    call.refresh_from_db()
+    assert call.chat_enabled_at is None
+    operator = operator_client(svc)
+    assert operator.post(f"/pbx/integrated/calls/{call.pk}/enable/").status_code == 302
+    call.refresh_from_db()
+    assert call.chat_enabled_at is not None
+    assert client.post(f"/c/calls/{call.pk}/messages/", {"text": "Здравствуйте"}).status_code == 201
+
+
+def photo_upload(data=None, name="IMG.jpg"):
+    if data is None:
+        buf = io.BytesIO()
+        exif = Image.Exif()
+        exif[0x010F] = "SecretPhoneMaker"
+        Image.new("RGB", (30, 20), "blue").save(buf, "JPEG", exif=exif.tobytes())
+        data = buf.getvalue()
+    upload = io.BytesIO(data)
+    upload.name = name
+    return upload
+
+
+def test_photos_are_checked_re_encoded_and_served_only_to_the_chat(svc, other_customer, settings):
+    client, caller = caller_client()
+    call = svc.live()
+    services.chat_enable(call, svc.user)
+    ok = client.post(f"/c/calls/{call.pk}/messages/", {"photo": photo_upload()})
+    assert ok.status_code == 201
+    stored = (settings.MEDIA_ROOT / ChatMessage.objects.get().photo).read_bytes()
+    assert b"SecretPhoneMaker" not in stored
+    url = ok.json()["photo"]
+    assert client.get(url).status_code == 200
+    assert operator_client(svc).get(url).status_code == 200
+    stranger, _ = caller_client("+79160000000")
+    assert stranger.get(url).status_code == 404
+    other_staff = Client()
+    other_staff.force_login(factories.user(svc.customer, role="staff", username="x"))
+    assert other_staff.get(url).status_code == 404
+    bad = client.post(f"/c/calls/{call.pk}/messages/", {"photo": photo_upload(b"%PDF", "a.jpg")})
+    assert bad.status_code == 400 and ChatMessage.objects.count() == 1
+
+
+def test_messages_to_a_finished_call_are_refused(svc):
+    client, _ = caller_client()
+    call = svc.live()
+    services.chat_enable(call, svc.user)
+    services.call_ended(uuid="b-a-leg-1")  # the operator's leg hung up
+    response = client.post(f"/c/calls/{call.pk}/messages/", {"text": "ещё"})
+    assert response.status_code == 400 and not ChatMessage.objects.exists()
+
+
+def test_another_caller_and_another_services_operator_get_404(svc, other_customer):
+    call = svc.live()
+    stranger, _ = caller_client("+79160000000")
+    assert stranger.get(f"/c/calls/{call.pk}/").status_code == 404
+    assert stranger.post(f"/c/calls/{call.pk}/messages/", {"text": "x"}).status_code == 404
+    theirs = Service(other_customer, e164="+74950000777", ext="201")
+    assert operator_client(theirs).get(f"/pbx/integrated/calls/{call.pk}/").status_code == 404
+
+
+@pytest.mark.parametrize("body", [{"lat": 100, "lon": 1}, {"lat": "a", "lon": 1}, {}])
+def test_malformed_coordinates_are_refused(svc, body):
+    client, caller = caller_client()
+    response = client.post("/c/profile/location/", body, "application/json")
+    assert response.status_code == 400
+    caller.refresh_from_db()
+    assert caller.latitude is None
+
+
+def test_trusted_persons_hear_of_the_call_with_the_location_and_read_the_chat_by_link(
+    svc, twilio, django_capture_on_commit_callbacks
+):
+    client, caller = caller_client()
+    client.post("/c/profile/location/", {"lat": 55.7558, "lon": 37.6173}, "application/json")
+    assert (
+        client.post(
+            "/c/profile/",
+            {
+                "form": "trusted",
+                "name": "Мама",
+                "phone": "+79169998877",
+                "notify_calls": "on",
+                "share_location": "on",
+            },
+        ).status_code
+        == 302
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        call = svc.live()
+    (sms,) = [parse_qs(b.decode()) for p, _, b in twilio.requests if "Messages.json" in p]
+    assert sms["To"] == ["+79169998877"]
+    assert "openstreetmap.org/?mlat=55.755800&mlon=37.617300" in sms["Body"][0]
+    link = re.search(r"https://pbx.example.com(/t/\S+/)", sms["Body"][0]).group(1)
+    services.chat_enable(call, svc.user)
+    services.message_add(call, author="caller", text="Мне плохо")
+    page = Client().get(link)
+    assert page.status_code == 200 and "Мне плохо" in page.content.decode()
+    assert 'id="chat-form"' not in page.content.decode()  # read only
+    assert Client().get("/t/not-a-token/").status_code == 404
+    call.links.update(expires_at=timezone.now())
+    assert Client().get(link).status_code == 404  # expired
+
+
+def test_a_caller_with_a_call_to_a_number_without_the_service_has_no_chat(customer):
+    number = factories.number(customer, "+74950000555")
+    employee = factories.employee(customer, extension="105")
+    assert (
+        services.call_live(
+            customer_id=customer.pk,
+            number_id=number.pk,
+            call_uuid="x",
+            operator_uuid="y",
+            caller_number=CALLER,
+            operator_extension=employee.extension,
+        )
+        is None
+    )
+    assert not IntegratedCall.objects.exists()
+
+
+# -- the websocket ---------------------------------------------------------------------------------
+
+
+def ws_headers(client: Client) -> list[tuple[bytes, bytes]]:
+    cookies = "; ".join(f"{k}={v.value}" for k, v in client.cookies.items())
+    return [(b"origin", b"http://testserver"), (b"cookie", cookies.encode())]
+
+
+def first_frame(path, client):
+    async def scenario():
+        ws = WebsocketCommunicator(application, path, headers=ws_headers(client))
+        await ws.connect()
+        frame = await ws.receive_output(timeout=3)
+        await ws.disconnect()
+        return frame
+
+    return async_to_sync(scenario)()
+
+
+def test_the_websocket_admits_the_caller_the_operator_and_trusted_links_only(svc, other_customer):
+    call = svc.live()
+    caller, _ = caller_client()
+    path = f"/ws/integrated/{call.pk}/"
+    assert '"role": "caller"' in first_frame(path, caller)["text"]
+    assert '"role": "operator"' in first_frame(path, operator_client(svc))["text"]
+    refused = {"type": "websocket.close", "code": 4403}
+    assert first_frame(path, caller_client("+79160000000")[0]) == refused
+    other_staff = Client()
+    other_staff.force_login(factories.user(svc.customer, role="staff", username="x"))
+    assert first_frame(path, other_staff) == refused
+    theirs = Service(other_customer, e164="+74950000777", ext="201")
+    assert first_frame(path, operator_client(theirs)) == refused
+    assert first_frame(path + "?t=forged", Client()) == refused
+
+
+def test_messages_arrive_live_and_read_state_follows_the_operator_being_online(svc):
+    call = svc.live()
+    services.chat_enable(call, svc.user)
+    caller, _ = caller_client()
+    operator = operator_client(svc)
+    path = f"/ws/integrated/{call.pk}/"
+
+    async def scenario():
+        cli = WebsocketCommunicator(application, path, headers=ws_headers(caller))
+        await cli.connect()
+        assert (await cli.receive_json_from())["role"] == "caller"
+        response = await database_sync(caller.post)(
+            f"/c/calls/{call.pk}/messages/", {"text": "Добрый день"}
+        )
+        assert response.status_code == 201
+        chat = await cli.receive_json_from()
+        assert chat["type"] == "chat" and chat["message"]["text"] == "Добрый день"
+        op = WebsocketCommunicator(application, path, headers=ws_headers(operator))
+        await op.connect()
+        assert (await op.receive_json_from())["role"] == "operator"
+        read = await cli.receive_json_from()  # the operator came online
+        assert read["type"] == "read" and read["until"] > chat["message"]["at"]
+        await op.disconnect()
+        await cli.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def database_sync(fn):
+    from channels.db import database_sync_to_async
+
+    return database_sync_to_async(fn)
