@@ -22,6 +22,7 @@ from portal.notifications.models import Delivery
 from portal.video import services
 from portal.video.consumers import clean_shape
 from portal.video.models import VideoMessage, VideoSession
+from portal.web.photos import MAX_PHOTO_BYTES
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -185,7 +186,7 @@ def test_a_non_image_photo_is_refused_and_nothing_stored(specialist, data, name)
 def test_an_oversized_photo_is_refused(specialist):
     session, _ = new_session(specialist)
     with pytest.raises(ValidationError):
-        services.photo_store(b"\xff" * (services.MAX_PHOTO_BYTES + 1), session_id=session.pk)
+        services.photo_store(b"\xff" * (MAX_PHOTO_BYTES + 1), session_id=session.pk)
 
 
 def test_messages_to_an_ended_call_are_refused(specialist):

@@ -27,7 +27,7 @@ from portal.video import services
 from portal.video.consumers import group
 from portal.video.models import VideoMessage, VideoSession
 from portal.web.access import customer_page
-from portal.web.photos import photo_response
+from portal.web.photos import MAX_PHOTO_BYTES, photo_response
 
 
 class CreateForm(forms.Form):
@@ -79,7 +79,7 @@ def _post_message(request, session: VideoSession, author: str) -> JsonResponse:
     try:
         photo = ""
         if upload is not None:
-            if upload.size > services.MAX_PHOTO_BYTES:
+            if upload.size > MAX_PHOTO_BYTES:
                 raise ValidationError(_t("Фото больше 8 МБ."))
             photo = services.photo_store(upload.read(), session_id=session.pk)
         message = services.message_add(
