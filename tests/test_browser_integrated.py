@@ -165,6 +165,7 @@ def test_the_caller_chats_with_the_operator_during_a_live_call(
     # A text and a photo: the operator sees both live; they are unread so far.
     cli.locator("#chat-form input[name=text]").fill("У меня болит голова")
     cli.get_by_role("button", name="Отправить").click()
+    expect(cli.locator('#messages li[data-author="caller"]')).to_have_count(1)
     cli.locator("#chat-form input[name=photo]").set_input_files(photo(tmp_path / "rash.png"))
     cli.get_by_role("button", name="Отправить").click()
     expect(op.locator('#messages li[data-author="caller"]')).to_have_count(2)

@@ -350,3 +350,38 @@ def database_sync(fn):
     from channels.db import database_sync_to_async
 
     return database_sync_to_async(fn)
+
+
+def test_the_operators_view_shows_the_callers_profile_and_last_location(svc):
+    client, caller = caller_client()
+    caller.name = "Иван"
+    caller.save()
+    services.location_set(caller, lat=55.7558, lon=37.6173)
+    call = svc.live()
+    html = operator_client(svc).get(f"/pbx/integrated/calls/{call.pk}/").content.decode()
+    assert "Иван" in html and "openstreetmap.org/?mlat=55.755800&amp;mlon=37.617300" in html
+    assert 'id="enable"' in html
+
+
+def test_the_admin_sets_up_the_service_and_links_an_operator(customer, admin_client):
+    number = factories.number(customer, "+74950000321")
+    employee = factories.employee(customer, extension="107")
+    staff = factories.user(customer, role="staff", username="nurse")
+    response = admin_client.post(
+        "/pbx/integrated/",
+        {"form": "service", "name": "Советы", "description": "d", "numbers": [number.pk]},
+    )
+    assert response.status_code == 302
+    assert list(IntegratedService.objects.get(customer=customer).numbers.all()) == [number]
+    response = admin_client.post(
+        "/pbx/integrated/", {"form": "operator", "employee": employee.pk, "user": staff.pk}
+    )
+    assert response.status_code == 302 and Operator.objects.get().user == staff
+
+
+def test_another_customers_number_cannot_be_made_integrated(customer, other_customer, admin_client):
+    theirs = factories.number(other_customer, "+74950000654")
+    response = admin_client.post(
+        "/pbx/integrated/", {"form": "service", "name": "X", "numbers": [theirs.pk]}
+    )
+    assert response.status_code == 400 and not IntegratedService.objects.exists()

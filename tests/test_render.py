@@ -489,3 +489,13 @@ def test_with_auto_redial_a_busy_or_unreachable_extension_goes_to_the_redial_off
         customer(), "102", target=employee(pk=57, ext="102"), options=(), settings=CONF
     )
     assert "redial" not in off and "continue_on_fail" not in off
+
+
+def test_an_integrated_number_exports_what_the_answered_employee_leg_must_carry():
+    staff = [employee(pk=1, ext="101")]
+    steps = actions(ET.fromstring(public("regular", {"integrated_number"}, employees=staff)))
+    i = steps.index(("bridge", "user/101@c12.pbx.example.com"))
+    assert ("export", "pbx_customer=12") in steps[:i]
+    assert [s for s in steps[:i] if s[0] == "export" and s[1].startswith("pbx_number=")]
+    plain = actions(ET.fromstring(public("regular", employees=staff)))
+    assert not [s for s in plain if s[0] == "export"]

@@ -63,7 +63,9 @@
   if (form) {
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
-      const r = await fetch(cfg.messages, { method: "POST", body: new FormData(form), headers: { "X-CSRFToken": csrf }, credentials: "same-origin" });
+      const button = form.querySelector("button");
+      button.disabled = true;  // one message at a time: the form is reset after each
+      const r = await fetch(cfg.messages, { method: "POST", body: new FormData(form), headers: { "X-CSRFToken": csrf }, credentials: "same-origin" }).finally(() => { button.disabled = false; });
       const body = await r.json();
       const error = document.getElementById("chat-error");
       error.hidden = r.ok;

@@ -203,7 +203,9 @@
     e.preventDefault();
     const form = new FormData(e.target);
     if (replyTo) form.append("reply_to", replyTo);
-    const r = await fetch(cfg.messages, { method: "POST", body: form, headers: { "X-CSRFToken": csrf }, credentials: "same-origin" });
+    const button = e.target.querySelector("button");
+    button.disabled = true;  // one message at a time: the form is reset after each
+    const r = await fetch(cfg.messages, { method: "POST", body: form, headers: { "X-CSRFToken": csrf }, credentials: "same-origin" }).finally(() => { button.disabled = false; });
     const body = await r.json();
     $("chat-error").hidden = r.ok;
     if (!r.ok) { $("chat-error").textContent = body.error; return; }
