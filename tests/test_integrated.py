@@ -385,3 +385,14 @@ def test_another_customers_number_cannot_be_made_integrated(customer, other_cust
         "/pbx/integrated/", {"form": "service", "name": "X", "numbers": [theirs.pk]}
     )
     assert response.status_code == 400 and not IntegratedService.objects.exists()
+
+
+def test_the_callers_pages_speak_english_when_asked(svc):
+    client = Client()
+    client.cookies["django_language"] = "en"
+    html = client.get("/c/login/").content.decode()
+    assert "Log in with your phone number" in html and "Get a code" in html
+    caller, _ = caller_client()
+    caller.cookies["django_language"] = "en"
+    html = caller.get("/c/calls/").content.decode()
+    assert "No active call now." in html and "Вызовы" not in html
