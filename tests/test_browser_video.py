@@ -124,16 +124,19 @@ def test_a_video_call_from_a_link_with_annotations_freeze_chat_and_end(
 
     cli = client_ctx.new_page()
     cli.goto(link)
+    expect(cli.locator("body")).not_to_have_attribute("data-video-ready", "yes")  # no call yet
     # Without accepting the policy there is no call.
     cli.get_by_role("button", name="Продолжить").click()
     expect(cli.get_by_text("Чтобы продолжить, примите политику")).to_be_visible()
     assert not VideoSession.objects.get().consent_at
     cli.get_by_label("Я принимаю политику конфиденциальности").check()
     cli.get_by_role("button", name="Продолжить").click()
+    expect(cli.locator("body")).to_have_attribute("data-video-ready", "yes")
     cli.get_by_role("button", name="Продолжить звонок").click()
     cli.get_by_role("button", name="Не делиться").click()  # declines location
     expect(cli.locator("#call")).to_be_visible()
 
+    expect(spec.locator("body")).to_have_attribute("data-video-ready", "yes")
     spec.get_by_role("button", name="Начать видеозвонок").click()
     frames(spec, "#remote")  # the specialist sees the customer's camera
     frames(cli, "#remote")  # and the customer the specialist's
@@ -204,6 +207,7 @@ def test_a_refused_camera_is_explained_and_can_be_retried(playwright, office, ht
         cli.goto(link)
         cli.get_by_label("Я принимаю политику конфиденциальности").check()
         cli.get_by_role("button", name="Продолжить").click()
+        expect(cli.locator("body")).to_have_attribute("data-video-ready", "yes")
         cli.get_by_role("button", name="Продолжить звонок").click()
         cli.get_by_role("button", name="Не делиться").click()
         expect(cli.locator("#camera-error")).to_contain_text("Нет доступа к камере")

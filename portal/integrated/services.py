@@ -17,7 +17,6 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_q.tasks import async_task
 
 from portal.billing.models import Option
 from portal.callbacks.selectors import option_enabled
@@ -34,7 +33,7 @@ from portal.integrated.models import (
     TrustedPerson,
 )
 from portal.notifications.models import Delivery, Notification
-from portal.notifications.services import SEND_TASK
+from portal.notifications.services import direct_message
 
 log = logging.getLogger(__name__)
 
@@ -57,28 +56,6 @@ def publish(call_id: int, message: dict) -> None:
     async_to_sync(get_channel_layer().group_send)(
         group(call_id), {"type": "integrated.message", "message": message}
     )
-
-
-def _send(customer_id: int | None, channel: str, target: str, title: str, body: str) -> None:
-    notification = Notification.objects.create(
-        customer_id=customer_id,
-        department=None,
-        kind=Notification.Kind.INTEGRATED,
-        title=title[:200],
-        body=body,
-        payload={},
-    )
-    delivery = Delivery.objects.create(
-        notification=notification, channel=channel, target=target, next_attempt_at=timezone.now()
-    )
-    transaction.on_commit(lambda: _enqueue(delivery.pk))
-
-
-def _enqueue(delivery_id: int) -> None:
-    try:
-        async_task(SEND_TASK, delivery_id, task_name=f"integrated-{delivery_id}")
-    except Exception:
-        log.exception("could not enqueue delivery %s", delivery_id)
 
 
 # -- the mark ---------------------------------------------------------------------------------
@@ -260,11 +237,16 @@ def _tell_trusted(call: IntegratedCall, now) -> None:
         }
         if person.share_location and caller.map_url:
             text += " " + _("Геопозиция: %(map)s") % {"map": caller.map_url}
-        title = _("Звонок в «%(service)s»") % {"service": call.service.name}
-        if person.phone:
-            _send(call.service.customer_id, Delivery.Channel.SMS, person.phone, title, text)
-        if person.email:
-            _send(call.service.customer_id, Delivery.Channel.EMAIL, person.email, title, text)
+        targets = [(Delivery.Channel.SMS, person.phone)] if person.phone else []
+        targets += [(Delivery.Channel.EMAIL, person.email)] if person.email else []
+        direct_message(
+            customer_id=call.service.customer_id,
+            kind=Notification.Kind.INTEGRATED,
+            title=_("Звонок в «%(service)s»") % {"service": call.service.name},
+            body=text,
+            targets=targets,
+            payload={"integrated_call": call.pk, "trusted": person.pk},
+        )
 
 
 def call_ended(*, uuid: str, now=None) -> IntegratedCall | None:

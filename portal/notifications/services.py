@@ -87,6 +87,39 @@ def notify_department(
     return notification
 
 
+def direct_message(
+    *,
+    customer_id: int,
+    kind: str,
+    title: str,
+    body: str,
+    targets: list[tuple[str, str]],
+    payload: dict | None = None,
+) -> list[Delivery]:
+    """A message to given people rather than a department (a shopper, a callee, a customer's
+    client): one logged Delivery per (channel, target), sent after the transaction commits."""
+    notification = Notification.objects.create(
+        customer_id=customer_id,
+        department=None,
+        kind=kind,
+        title=title[:200],
+        body=body,
+        payload=payload or {},
+    )
+    deliveries = [
+        Delivery.objects.create(
+            notification=notification,
+            channel=channel,
+            target=target,
+            next_attempt_at=timezone.now(),
+        )
+        for channel, target in targets
+    ]
+    ids = [d.pk for d in deliveries]
+    transaction.on_commit(lambda: _enqueue(ids))
+    return deliveries
+
+
 def _enqueue(delivery_ids: list[int]) -> None:
     for delivery_id in delivery_ids:
         try:

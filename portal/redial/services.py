@@ -21,14 +21,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from portal.billing.models import Option
 from portal.billing.selectors import customer_balance
 from portal.callbacks.selectors import option_enabled
 from portal.directory.models import Employee
 from portal.notifications.models import Delivery, Notification
-from portal.notifications.services import SEND_TASK
+from portal.notifications.services import direct_message
 from portal.redial import rules
 from portal.redial.models import RedialEvent, RedialLimits, RedialRequest, SubscriberSettings
 
@@ -288,30 +287,15 @@ def _finish_with_sms(request: RedialRequest, now) -> None:
         return
     language = getattr(request.customer, "language", "ru") or "ru"
     text = missed_call_text(request, language)
-    notification = Notification.objects.create(
+    (request.sms,) = direct_message(
         customer_id=request.customer_id,
-        department=None,
         kind=Notification.Kind.MISSED_CALL,
-        title=text[:200],
-        body=text,
+        title=text,
+        body="",
+        targets=[(Delivery.Channel.SMS, target)],
         payload={"redial_id": request.pk, "caller": request.caller.extension},
     )
-    delivery = Delivery.objects.create(
-        notification=notification,
-        channel=Delivery.Channel.SMS,
-        target=target,
-        next_attempt_at=now,
-    )
-    request.sms = delivery
     _finish(request, now, rules.SMS, target)
-    transaction.on_commit(lambda: _enqueue(delivery.pk))
-
-
-def _enqueue(delivery_id: int) -> None:
-    try:
-        async_task(SEND_TASK, delivery_id, task_name=f"redial-sms-{delivery_id}")
-    except Exception:  # the broker is down: deliveries_retry_due sends it later
-        log.exception("could not enqueue SMS delivery %s", delivery_id)
 
 
 # -- the pushed offer (our Push USSD): a one-time link to the caller --------------------------
@@ -340,23 +324,19 @@ def _push_offer(request: RedialRequest, now) -> None:
     text = PUSH_TEXT.get(language, PUSH_TEXT["ru"]).format(
         callee=request.callee.name, ext=request.callee.extension, url=url
     )
-    notification = Notification.objects.create(
+    (delivery,) = direct_message(
         customer_id=request.customer_id,
-        department=None,
         kind=Notification.Kind.MISSED_CALL,
-        title=text[:200],
-        body=text,
+        title=text,
+        body="",
+        targets=[(Delivery.Channel.SMS, target)],
         payload={"redial_id": request.pk, "push": True},
-    )
-    delivery = Delivery.objects.create(
-        notification=notification, channel=Delivery.Channel.SMS, target=target, next_attempt_at=now
     )
     request.status = rules.PUSHED
     request.push_token_hash = _token_hash(token)
     request.sms = delivery
     request.save()
     _event(request, now, "pushed", target)
-    transaction.on_commit(lambda: _enqueue(delivery.pk))
 
 
 def push_request(token: str) -> RedialRequest | None:

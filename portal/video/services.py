@@ -15,11 +15,10 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_q.tasks import async_task
 
 from portal.directory.phone import to_e164
 from portal.notifications.models import Delivery, Notification
-from portal.notifications.services import SEND_TASK
+from portal.notifications.services import direct_message
 from portal.video.models import VideoMessage, VideoSession, VideoSettings
 from portal.web.photos import store_photo
 
@@ -76,35 +75,19 @@ def session_create(*, specialist, name: str, phone: str = "", email: str = "", n
 
 
 def _send_link(session: VideoSession, url: str) -> None:
-    text = _("Видеозвонок со специалистом: %(url)s") % {"url": url}
-    notification = Notification.objects.create(
-        customer_id=session.customer_id,
-        department=None,
-        kind=Notification.Kind.VIDEO_LINK,
-        title=_("Ссылка на видеозвонок"),
-        body=text,
-        payload={"video_session": session.pk},
-    )
     targets = []
     if session.client_phone:
         targets.append((Delivery.Channel.SMS, session.client_phone))
     if session.client_email:
         targets.append((Delivery.Channel.EMAIL, session.client_email))
-    for channel, target in targets:
-        delivery = Delivery.objects.create(
-            notification=notification,
-            channel=channel,
-            target=target,
-            next_attempt_at=timezone.now(),
-        )
-        transaction.on_commit(lambda pk=delivery.pk: _enqueue(pk))
-
-
-def _enqueue(delivery_id: int) -> None:
-    try:
-        async_task(SEND_TASK, delivery_id, task_name=f"video-link-{delivery_id}")
-    except Exception:
-        log.exception("could not enqueue delivery %s", delivery_id)
+    direct_message(
+        customer_id=session.customer_id,
+        kind=Notification.Kind.VIDEO_LINK,
+        title=_("Ссылка на видеозвонок"),
+        body=_("Видеозвонок со специалистом: %(url)s") % {"url": url},
+        targets=targets,
+        payload={"video_session": session.pk},
+    )
 
 
 class Refused(Exception):

@@ -305,4 +305,5 @@
     });
     $("camera-retry").addEventListener("click", tryCamera);
   }
+  document.body.dataset.videoReady = "yes";  // the buttons work from now on
 })();
