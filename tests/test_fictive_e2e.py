@@ -8,6 +8,8 @@ caller's keypad (one digit string per play_and_get_digits) and the far ends (by 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from portal.billing import services as billing
@@ -160,6 +162,7 @@ def test_a_shopper_with_one_fictive_number_types_the_destination_and_the_callee_
     assert session.recordings == [path]
     assert row.recording_path == path and row.direction == "outbound"
     assert row.other_number == DEALER and row.fictive_e164 == fictive
+    time.sleep(0.05)  # they talk for 5 s of switch time (time_factor 0.01)
     switch.hangup(bridged.uuid)  # the dealer hangs up: the shopper's leg follows
     finish(session, service)
     row = eventually(lambda: FictiveCall.objects.filter(uuid=session.uuid, bridged=True).first())

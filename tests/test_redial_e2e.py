@@ -9,6 +9,7 @@ by moving the request's timestamps in the database, never by patching our code.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from decimal import Decimal
 
 import pytest
@@ -126,6 +127,7 @@ def test_busy_offer_1_callee_back_at_40_minutes_caller_first_bridge_billed(switc
     assert "origination_caller_id_number=101" in originates[1]
     assert switch.wait_for_command(f"uuid_bridge {request.caller_uuid} {request.callee_uuid}")
 
+    time.sleep(0.05)  # they talk for 5 s of switch time (time_factor 0.01)
     switch.hangup(request.callee_uuid)  # the conversation ends
     eventually(lambda: RedialRequest.objects.get(pk=request.pk).outcome == "connected")
     switch.wait_for_command(f"uuid_kill {request.caller_uuid}")
