@@ -396,3 +396,21 @@ def test_the_callers_pages_speak_english_when_asked(svc):
     caller.cookies["django_language"] = "en"
     html = caller.get("/c/calls/").content.decode()
     assert "No active call now." in html and "Вызовы" not in html
+
+
+def test_a_trusted_link_opens_its_own_call_only(svc, twilio, django_capture_on_commit_callbacks):
+    client, caller = caller_client()
+    services.trusted_save(caller, name="Мама", phone="+79169998877")
+    with django_capture_on_commit_callbacks(execute=True):
+        first = svc.live("first")
+    other_caller, _ = caller_client("+79160000000")
+    second = svc.live("second", caller="+79160000000")
+    body = [parse_qs(b.decode()) for p, _, b in twilio.requests if "Messages.json" in p][0]
+    token = re.search(r"/t/(\S+)/", body["Body"][0]).group(1)
+    assert Client().get(f"/t/{token}/").status_code == 200
+    path = f"/ws/integrated/{second.pk}/?t={token}"
+    assert first_frame(path, Client()) == {"type": "websocket.close", "code": 4403}
+    assert (
+        '"role": "trusted"'
+        in first_frame(f"/ws/integrated/{first.pk}/?t={token}", Client())["text"]
+    )
