@@ -25,7 +25,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_q.tasks import async_task
 
 from portal.billing.models import Option
 from portal.callbacks.selectors import option_enabled
@@ -47,7 +46,7 @@ from portal.fictive.models import (
     Shopper,
 )
 from portal.notifications.models import Delivery, Notification
-from portal.notifications.services import SEND_TASK
+from portal.notifications.services import direct_message
 from portal.tenants.models import Customer
 
 log = logging.getLogger(__name__)
@@ -412,12 +411,12 @@ def _sms_to_shopper(pending: PendingMissedCall, *, ctx: InboundContext) -> Deliv
         fictive=pending.fictive_e164,
         return_number=ctx.return_e164,
     )
-    notification = Notification.objects.create(
+    (delivery,) = direct_message(
         customer_id=ctx.customer_id,
-        department=None,
         kind=Notification.Kind.MISSED_CALL,
-        title=title[:200],
+        title=title,
         body=body,
+        targets=[(Delivery.Channel.SMS, ctx.shopper_real_e164)],
         payload={
             "fictive_pending_id": pending.pk,
             "shopper_id": pending.shopper_id,
@@ -427,22 +426,7 @@ def _sms_to_shopper(pending: PendingMissedCall, *, ctx: InboundContext) -> Deliv
             "return": ctx.return_e164,
         },
     )
-    delivery = Delivery.objects.create(
-        notification=notification,
-        channel=Delivery.Channel.SMS,
-        target=ctx.shopper_real_e164,
-        next_attempt_at=timezone.now(),
-    )
-    transaction.on_commit(lambda: _enqueue(delivery.pk))
     return delivery
-
-
-def _enqueue(delivery_id: int) -> None:
-    try:
-        async_task(SEND_TASK, delivery_id, task_name=f"fictive-sms-{delivery_id}")
-    except Exception:
-        # The broker is down: the delivery stays pending and due; deliveries_retry_due sends it.
-        log.exception("could not enqueue SMS delivery %s", delivery_id)
 
 
 # -- return number -------------------------------------------------------------------------------
