@@ -18,6 +18,7 @@ from portal.billing.models import Option
 from portal.integrated.models import ChatMessage, IntegratedCall, IntegratedService, Operator
 from tests import factories
 from tests.asgi_server import AsgiServer
+from tests.browser import AVAILABLE, launch
 from tests.callcontrol_process import CallControl, eventually
 from tests.esl_double import EslDouble
 from tests.http_boundary import TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN
@@ -26,7 +27,6 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
-CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "operator-pass-2026"
 ESL_PASSWORD = "integrated-esl-pass"
 CALLER = "+79161234567"
@@ -37,17 +37,14 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium"),
+    pytest.mark.skipif(not AVAILABLE, reason="needs Debian's chromium"),
 ]
 
 
 @pytest.fixture(scope="module")
 def browser():
     with playwright_sync.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
-        )
+        browser = launch(pw)
         yield browser
         browser.close()
 

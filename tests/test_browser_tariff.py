@@ -16,6 +16,7 @@ from portal.billing.management.commands.demo import (
     create_demo_customer,
 )
 from portal.billing.models import OptionPeriod
+from tests.browser import AVAILABLE, launch
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls below are still sync.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -23,21 +24,17 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium"),
+    pytest.mark.skipif(not AVAILABLE, reason="needs Debian's chromium"),
 ]
 
 
 @pytest.fixture(scope="module")
 def browser():
     with playwright_sync.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
-        )
+        browser = launch(pw)
         yield browser
         browser.close()
 

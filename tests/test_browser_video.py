@@ -17,20 +17,19 @@ from portal.billing.models import Option
 from portal.video.models import VideoMessage, VideoSession, VideoSettings
 from tests import factories
 from tests.asgi_server import AsgiServer
+from tests.browser import AVAILABLE, FAKE_MEDIA, launch
 from tests.http_boundary import TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
-CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "specialist-pass-2026"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium"),
+    pytest.mark.skipif(not AVAILABLE, reason="needs Debian's chromium"),
 ]
-BASE_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +40,7 @@ def playwright():
 
 @pytest.fixture(scope="module")
 def browser(playwright):
-    args = [*BASE_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+    browser = launch(playwright, *FAKE_MEDIA)
     yield browser
     browser.close()
 
@@ -196,9 +194,7 @@ def test_a_video_call_from_a_link_with_annotations_freeze_chat_and_end(
 
 def test_a_refused_camera_is_explained_and_can_be_retried(playwright, office, http_boundary):
     _, server = office
-    browser = playwright.chromium.launch(
-        executable_path=CHROMIUM, args=[*BASE_ARGS, "--use-fake-device-for-media-stream"]
-    )
+    browser = launch(playwright, "--use-fake-device-for-media-stream")  # no fake-ui: denied
     try:
         spec = browser.new_context(locale="ru-RU").new_page()
         log_in(spec, server)

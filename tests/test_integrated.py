@@ -28,6 +28,7 @@ from portal.integrated.models import (
     Operator,
 )
 from tests import factories
+from tests.ws import first_frame, ws_headers
 
 pytestmark = pytest.mark.django_db
 CALLER = "+79161234567"
@@ -284,22 +285,6 @@ def test_a_caller_with_a_call_to_a_number_without_the_service_has_no_chat(custom
 
 
 # -- the websocket ---------------------------------------------------------------------------------
-
-
-def ws_headers(client: Client) -> list[tuple[bytes, bytes]]:
-    cookies = "; ".join(f"{k}={v.value}" for k, v in client.cookies.items())
-    return [(b"origin", b"http://testserver"), (b"cookie", cookies.encode())]
-
-
-def first_frame(path, client):
-    async def scenario():
-        ws = WebsocketCommunicator(application, path, headers=ws_headers(client))
-        await ws.connect()
-        frame = await ws.receive_output(timeout=3)
-        await ws.disconnect()
-        return frame
-
-    return async_to_sync(scenario)()
 
 
 def test_the_websocket_admits_the_caller_the_operator_and_trusted_links_only(svc, other_customer):

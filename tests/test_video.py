@@ -24,6 +24,7 @@ from portal.video.consumers import clean_shape
 from portal.video.models import VideoMessage, VideoSession
 from portal.web.photos import MAX_PHOTO_BYTES
 from tests import factories
+from tests.ws import first_frame, ws_headers
 
 pytestmark = pytest.mark.django_db
 
@@ -217,22 +218,6 @@ def test_a_session_needs_a_name_and_a_way_to_send_the_link(specialist):
 # -- the websocket ---------------------------------------------------------------------------------
 
 
-def headers(client: Client, extra_cookies: str = "") -> list[tuple[bytes, bytes]]:
-    cookies = "; ".join(f"{k}={v.value}" for k, v in client.cookies.items())
-    return [(b"origin", b"http://testserver"), (b"cookie", cookies.encode())]
-
-
-def connect(path, client):
-    async def scenario():
-        ws = WebsocketCommunicator(application, path, headers=headers(client))
-        await ws.connect()
-        first = await ws.receive_output(timeout=3)
-        await ws.disconnect()
-        return first
-
-    return async_to_sync(scenario)()
-
-
 def test_the_two_parties_connect_and_everyone_else_is_closed_with_4403(specialist, other_customer):
     session, token = new_session(specialist)
     other, other_token = new_session(specialist)
@@ -242,17 +227,17 @@ def test_the_two_parties_connect_and_everyone_else_is_closed_with_4403(specialis
     stranger = Client()
     stranger.force_login(factories.user(other_customer, username="stranger"))
     path = f"/ws/video/{session.pk}/"
-    assert '"role": "client"' in connect(path, phone)["text"]
-    assert '"role": "specialist"' in connect(path, staff)["text"]
+    assert '"role": "client"' in first_frame(path, phone)["text"]
+    assert '"role": "specialist"' in first_frame(path, staff)["text"]
     refused = {"type": "websocket.close", "code": 4403}
-    assert connect(path, stranger) == refused  # another customer's specialist
-    assert connect(path, Client()) == refused  # nobody
-    assert connect(f"/ws/video/{other.pk}/", phone) == refused  # this phone, another session
+    assert first_frame(path, stranger) == refused  # another customer's specialist
+    assert first_frame(path, Client()) == refused  # nobody
+    assert first_frame(f"/ws/video/{other.pk}/", phone) == refused  # this phone, another session
     unconsented = Client()
     _, third_token = new_session(specialist)
     unconsented.get(f"/v/{third_token}/")
     third = VideoSession.objects.get(token_hash=services.digest(third_token))
-    assert connect(f"/ws/video/{third.pk}/", unconsented) == refused  # no consent: no call
+    assert first_frame(f"/ws/video/{third.pk}/", unconsented) == refused  # no consent: no call
 
 
 def test_signals_and_annotations_reach_only_the_other_party_and_only_from_the_specialist(
@@ -265,8 +250,8 @@ def test_signals_and_annotations_reach_only_the_other_party_and_only_from_the_sp
     path = f"/ws/video/{session.pk}/"
 
     async def scenario():
-        spec = WebsocketCommunicator(application, path, headers=headers(staff))
-        cli = WebsocketCommunicator(application, path, headers=headers(phone))
+        spec = WebsocketCommunicator(application, path, headers=ws_headers(staff))
+        cli = WebsocketCommunicator(application, path, headers=ws_headers(phone))
         await spec.connect()
         await spec.receive_json_from()  # hello
         await cli.connect()
