@@ -165,7 +165,10 @@ def test_a_shopper_with_one_fictive_number_types_the_destination_and_the_callee_
     time.sleep(0.05)  # they talk for 5 s of switch time (time_factor 0.01)
     switch.hangup(bridged.uuid)  # the dealer hangs up: the shopper's leg follows
     finish(session, service)
-    row = eventually(lambda: FictiveCall.objects.filter(uuid=session.uuid, bridged=True).first())
+    row = eventually(
+        lambda: FictiveCall.objects.filter(uuid=session.uuid, bridged=True).first(),
+        message="\n".join(service.lines[-30:]),
+    )
     assert row.cause == "NORMAL_CLEARING" and row.ended_at is not None
     # Rated and billed as the customer's outgoing call, from the dealer leg's CDR.
     record = eventually(lambda: CallRecord.objects.filter(uuid=bridged.uuid).first())
