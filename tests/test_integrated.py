@@ -27,6 +27,7 @@ from portal.integrated.models import (
     LoginCode,
     Operator,
 )
+from portal.web.photos import store_photo
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -414,3 +415,46 @@ def test_a_trusted_link_opens_its_own_call_only(svc, twilio, django_capture_on_c
         '"role": "trusted"'
         in first_frame(f"/ws/integrated/{first.pk}/?t={token}", Client())["text"]
     )
+
+
+def test_the_lookup_answer_is_public_and_cacheable_without_a_session(svc):
+    response = Client().get("/api/integrated/lookup/", {"number": svc.number.e164})
+    assert response.json()["integrated"] is True
+    assert "public" in response["Cache-Control"] and "max-age=300" in response["Cache-Control"]
+    assert not response.cookies  # nothing per visitor: a proxy may share the answer
+    assert "Cookie" not in response.get("Vary", "")
+
+
+def test_photos_and_websocket_refuse_expired_and_foreign_trusted_links(
+    svc, other_customer, twilio, django_capture_on_commit_callbacks
+):
+    _, caller = caller_client()
+    services.trusted_save(caller, name="Мама", phone="+79169998877")
+    with django_capture_on_commit_callbacks(execute=True):
+        mine = svc.live("mine")
+    other = svc.live("other", caller="+79160000000")
+    body = [parse_qs(b.decode()) for p, _, b in twilio.requests if "Messages.json" in p][0]
+    token = re.search(r"/t/(\S+)/", body["Body"][0]).group(1)
+    for call in (mine, other):
+        services.chat_enable(call, svc.user)
+    jpeg = photo_upload().getvalue()
+    mine_photo = services.message_add(
+        mine, author="caller", photo=store_photo(jpeg, folder=f"integrated/{mine.pk}")
+    )
+    other_photo = services.message_add(
+        other, author="caller", photo=store_photo(jpeg, folder=f"integrated/{other.pk}")
+    )
+    assert Client().get(f"/integrated/photos/{mine_photo.pk}.jpg?t={token}").status_code == 200
+    # Someone else's trusted person: a valid link of another call opens no photo of this one.
+    assert Client().get(f"/integrated/photos/{other_photo.pk}.jpg?t={token}").status_code == 404
+    assert Client().get(f"/integrated/photos/{mine_photo.pk}.jpg").status_code == 404
+    theirs = Service(other_customer, e164="+74950000777", ext="201")
+    assert operator_client(theirs).get(f"/integrated/photos/{mine_photo.pk}.jpg").status_code == 404
+    stranger, _ = caller_client("+79160000001")
+    assert stranger.get(f"/integrated/photos/{mine_photo.pk}.jpg").status_code == 404
+    # Once the link expires: no page, no photo, no websocket.
+    mine.links.update(expires_at=timezone.now())
+    assert Client().get(f"/t/{token}/").status_code == 404
+    assert Client().get(f"/integrated/photos/{mine_photo.pk}.jpg?t={token}").status_code == 404
+    refused = {"type": "websocket.close", "code": 4403}
+    assert first_frame(f"/ws/integrated/{mine.pk}/?t={token}", Client()) == refused

@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.billing.models import Option
@@ -258,9 +259,17 @@ def location(request):
     return JsonResponse({"ok": True})
 
 
+LOOKUP_MAX_AGE = 300
+
+
 @require_GET
+@cache_control(public=True, max_age=LOOKUP_MAX_AGE)
 def lookup(request):
-    """For callers' apps: is this number integrated, and by which service."""
+    """For callers' apps: is this number integrated, and by which service.
+
+    The answer is the same for everyone (no session is read, no cookie is set), so apps and
+    proxies may cache it for a few minutes instead of asking before every call.
+    """
     service = services.service_of_number(request.GET.get("number", ""))
     if service is None:
         return JsonResponse({"integrated": False})
