@@ -458,3 +458,38 @@ def test_photos_and_websocket_refuse_expired_and_foreign_trusted_links(
     assert Client().get(f"/integrated/photos/{mine_photo.pk}.jpg?t={token}").status_code == 404
     refused = {"type": "websocket.close", "code": 4403}
     assert first_frame(f"/ws/integrated/{mine.pk}/?t={token}", Client()) == refused
+
+
+def media_files(settings) -> list:
+    return [p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()]
+
+
+def test_refused_photos_leave_no_message_and_no_file(svc, settings):
+    client, _ = caller_client()
+    call = svc.live()
+    services.chat_enable(call, svc.user)
+    url = f"/c/calls/{call.pk}/messages/"
+    huge = photo_upload(b"\xff\xd8\xff" + b"0" * (8 * 1024 * 1024), "big.jpg")
+    response = client.post(url, {"photo": huge})
+    assert response.status_code == 400 and "8 МБ" in response.json()["error"]
+    not_image = client.post(url, {"photo": photo_upload(b"GIF89a not really", "x.gif")})
+    assert not_image.status_code == 400 and "не фотография" in not_image.json()["error"]
+    # A good photo with a refused text: the message is refused and the re-encoded file removed.
+    too_long = client.post(url, {"photo": photo_upload(), "text": "ы" * (services.MAX_TEXT + 1)})
+    assert too_long.status_code == 400 and "длинное" in too_long.json()["error"]
+    assert not ChatMessage.objects.exists() and media_files(settings) == []
+
+
+def test_login_codes_expire_and_work_once(twilio, django_capture_on_commit_callbacks):
+    client = Client()
+    client.post("/c/login/", {"phone": CALLER})
+    code = re.search(r"\d{6}", parse_qs(twilio.requests[-1][2].decode())["Body"][0]).group(0)
+    LoginCode.objects.update(expires_at=timezone.now())
+    expired = client.post("/c/login/", {"phone": CALLER, "code": code})
+    assert expired.status_code == 400 and client.get("/c/calls/").status_code == 302
+    client.post("/c/login/", {"phone": CALLER})
+    code = re.search(r"\d{6}", parse_qs(twilio.requests[-1][2].decode())["Body"][0]).group(0)
+    assert client.post("/c/login/", {"phone": CALLER, "code": code}).status_code == 302
+    again = Client()
+    assert again.post("/c/login/", {"phone": CALLER, "code": code}).status_code == 400
+    assert again.get("/c/calls/").status_code == 302

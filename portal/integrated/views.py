@@ -37,7 +37,7 @@ from portal.integrated.models import (
 )
 from portal.tenants.models import User
 from portal.web.access import customer_page
-from portal.web.photos import MAX_PHOTO_BYTES, photo_response, store_photo
+from portal.web.photos import MAX_PHOTO_BYTES, photo_discard, photo_response, store_photo
 
 SESSION_KEY = "integrated_caller"
 
@@ -77,9 +77,13 @@ def _post_message(request, call: IntegratedCall, author: str) -> JsonResponse:
             if upload.size > MAX_PHOTO_BYTES:
                 raise ValidationError(_t("Фото больше 8 МБ."))
             photo = store_photo(upload.read(), folder=f"integrated/{call.pk}")
-        message = services.message_add(
-            call, author=author, text=request.POST.get("text", ""), photo=photo
-        )
+        try:
+            message = services.message_add(
+                call, author=author, text=request.POST.get("text", ""), photo=photo
+            )
+        except ValidationError:
+            photo_discard(photo)  # refused message (too long, call just ended): keep no file
+            raise
     except ValidationError as exc:
         return JsonResponse({"error": " ".join(exc.messages)}, status=400)
     services.publish(call.pk, {"type": "chat", "message": _message_json(message)})
