@@ -493,3 +493,49 @@ def test_login_codes_expire_and_work_once(twilio, django_capture_on_commit_callb
     again = Client()
     assert again.post("/c/login/", {"phone": CALLER, "code": code}).status_code == 400
     assert again.get("/c/calls/").status_code == 302
+
+
+def test_every_chat_route_refuses_everyone_but_the_chats_people(
+    svc, other_customer, twilio, django_capture_on_commit_callbacks
+):
+    _, caller = caller_client()
+    caller.name = "Иван Секретов"
+    caller.save()
+    services.trusted_save(caller, name="Мама", phone="+79169998877")
+    with django_capture_on_commit_callbacks(execute=True):
+        call = svc.live()
+    body = [parse_qs(b.decode()) for p, _, b in twilio.requests if "Messages.json" in p][0]
+    token = re.search(r"/t/(\S+)/", body["Body"][0]).group(1)
+    same_customer_staff = Client()
+    same_customer_staff.force_login(factories.user(svc.customer, role="staff", username="x"))
+    outsiders = {
+        "anonymous": Client(),
+        "another caller": caller_client("+79160000000")[0],
+        "another service's operator": operator_client(
+            Service(other_customer, e164="+74950000777", ext="201")
+        ),
+        "staff who did not answer": same_customer_staff,
+    }
+    routes = [
+        ("get", f"/c/calls/{call.pk}/"),
+        ("post", f"/c/calls/{call.pk}/messages/"),
+        ("get", f"/pbx/integrated/calls/{call.pk}/"),
+        ("post", f"/pbx/integrated/calls/{call.pk}/enable/"),
+        ("post", f"/pbx/integrated/calls/{call.pk}/messages/"),
+    ]
+    for who, client in outsiders.items():
+        for method, url in routes:
+            for suffix in ("", f"?t={token}"):  # the trusted link opens only /t/<token>/
+                response = getattr(client, method)(url + suffix, {"text": "x"})
+                assert response.status_code in (302, 403, 404), (who, method, url)
+                if response.status_code == 302:
+                    assert "login" in response["Location"], (who, url)
+                assert "Иван Секретов" not in response.content.decode()
+    call.refresh_from_db()
+    assert call.chat_enabled_at is None and not ChatMessage.objects.exists()
+    # The trusted person's own page is read-only: writing through it is not a thing.
+    assert Client().post(f"/t/{token}/", {"text": "x"}).status_code == 405
+    # While the people of the chat do get in.
+    assert caller_client()[0].get(f"/c/calls/{call.pk}/").status_code == 200
+    own = operator_client(svc).get(f"/pbx/integrated/calls/{call.pk}/")
+    assert own.status_code == 200 and "Иван Секретов" in own.content.decode()
