@@ -5,6 +5,7 @@ persons and their notices, who may see a call's chat (every route and the websoc
 from __future__ import annotations
 
 import io
+import json
 import re
 from urllib.parse import parse_qs
 
@@ -224,11 +225,26 @@ def test_another_caller_and_another_services_operator_get_404(svc, other_custome
     assert operator_client(theirs).get(f"/pbx/integrated/calls/{call.pk}/").status_code == 404
 
 
-@pytest.mark.parametrize("body", [{"lat": 100, "lon": 1}, {"lat": "a", "lon": 1}, {}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"lat": 100, "lon": 1},
+        {"lat": 1, "lon": 181},
+        {"lat": "a", "lon": 1},
+        {"lat": "nan", "lon": 1},
+        {"lat": 1, "lon": "-inf"},
+        {"lat": True, "lon": True},
+        {"lat": [1], "lon": 2},
+        [55.7, 37.6],
+        "не json",
+        {},
+    ],
+)
 def test_malformed_coordinates_are_refused(svc, body):
     client, caller = caller_client()
-    response = client.post("/c/profile/location/", body, "application/json")
-    assert response.status_code == 400
+    data = body if isinstance(body, str) else json.dumps(body)
+    response = client.post("/c/profile/location/", data, "application/json")
+    assert response.status_code == 400 and response.json()["error"]
     caller.refresh_from_db()
     assert caller.latitude is None
 
@@ -539,3 +555,25 @@ def test_every_chat_route_refuses_everyone_but_the_chats_people(
     assert caller_client()[0].get(f"/c/calls/{call.pk}/").status_code == 200
     own = operator_client(svc).get(f"/pbx/integrated/calls/{call.pk}/")
     assert own.status_code == 200 and "Иван Секретов" in own.content.decode()
+
+
+def test_trusted_persons_get_what_the_callers_settings_say(
+    svc, twilio, mailoutbox, django_capture_on_commit_callbacks
+):
+    _, caller = caller_client()
+    services.location_set(caller, lat=59.9386, lon=30.3141)
+    services.trusted_save(caller, name="Сын", phone="+79169998877", share_location=False)
+    services.trusted_save(caller, name="Дочь", email="doch@example.com")
+    services.trusted_save(caller, name="Сосед", phone="+79165554433", notify_calls=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        call = svc.live()
+    (sms,) = [parse_qs(b.decode()) for p, _, b in twilio.requests if "Messages.json" in p]
+    assert sms["To"] == ["+79169998877"]  # the neighbour is not told of calls
+    assert "openstreetmap" not in sms["Body"][0]  # the son does not get the location
+    (mail,) = mailoutbox
+    assert mail.to == ["doch@example.com"]
+    assert "openstreetmap.org/?mlat=59.938600&mlon=30.314100" in mail.body
+    links = [re.search(r"/t/\S+/", text).group(0) for text in (sms["Body"][0], mail.body)]
+    assert links[0] != links[1] and call.links.count() == 2  # personal links
+    for link in links:
+        assert Client().get(link).status_code == 200

@@ -143,6 +143,8 @@ def code_verify(*, phone: str, code: str, now=None) -> Caller:
 
 
 def location_set(caller: Caller, *, lat, lon, now=None) -> None:
+    if isinstance(lat, bool) or isinstance(lon, bool):  # JSON true would pass float() as 1.0
+        raise ValidationError(_("Неверные координаты."))
     try:
         lat, lon = float(lat), float(lon)
     except (TypeError, ValueError):
