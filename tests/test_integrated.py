@@ -4,6 +4,7 @@ persons and their notices, who may see a call's chat (every route and the websoc
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import re
@@ -561,7 +562,9 @@ def test_trusted_persons_get_what_the_callers_settings_say(
     svc, twilio, mailoutbox, django_capture_on_commit_callbacks
 ):
     _, caller = caller_client()
-    services.location_set(caller, lat=59.9386, lon=30.3141)
+    services.location_set(
+        caller, lat=59.9386, lon=30.3141, now=dt.datetime(2026, 3, 1, 9, 5, tzinfo=dt.UTC)
+    )
     services.trusted_save(caller, name="Сын", phone="+79169998877", share_location=False)
     services.trusted_save(caller, name="Дочь", email="doch@example.com")
     services.trusted_save(caller, name="Сосед", phone="+79165554433", notify_calls=False)
@@ -573,6 +576,7 @@ def test_trusted_persons_get_what_the_callers_settings_say(
     (mail,) = mailoutbox
     assert mail.to == ["doch@example.com"]
     assert "openstreetmap.org/?mlat=59.938600&mlon=30.314100" in mail.body
+    assert "Геопозиция на 01.03.2026 12:05:" in mail.body  # when it was shared (Moscow time)
     links = [re.search(r"/t/\S+/", text).group(0) for text in (sms["Body"][0], mail.body)]
     assert links[0] != links[1] and call.links.count() == 2  # personal links
     for link in links:

@@ -238,7 +238,12 @@ def _tell_trusted(call: IntegratedCall, now) -> None:
             "url": url,
         }
         if person.share_location and caller.map_url:
-            text += " " + _("Геопозиция: %(map)s") % {"map": caller.map_url}
+            # The last shared location may be old: say when it was taken.
+            when = timezone.localtime(caller.located_at).strftime("%d.%m.%Y %H:%M")
+            text += " " + _("Геопозиция на %(when)s: %(map)s") % {
+                "when": when,
+                "map": caller.map_url,
+            }
         targets = [(Delivery.Channel.SMS, person.phone)] if person.phone else []
         targets += [(Delivery.Channel.EMAIL, person.email)] if person.email else []
         direct_message(
