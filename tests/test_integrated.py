@@ -4,7 +4,9 @@ persons and their notices, who may see a call's chat (every route and the websoc
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import json
 import re
 from urllib.parse import parse_qs
 
@@ -27,6 +29,7 @@ from portal.integrated.models import (
     LoginCode,
     Operator,
 )
+from portal.web.photos import store_photo
 from tests import factories
 from tests.ws import first_frame, ws_headers
 
@@ -224,11 +227,26 @@ def test_another_caller_and_another_services_operator_get_404(svc, other_custome
     assert operator_client(theirs).get(f"/pbx/integrated/calls/{call.pk}/").status_code == 404
 
 
-@pytest.mark.parametrize("body", [{"lat": 100, "lon": 1}, {"lat": "a", "lon": 1}, {}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"lat": 100, "lon": 1},
+        {"lat": 1, "lon": 181},
+        {"lat": "a", "lon": 1},
+        {"lat": "nan", "lon": 1},
+        {"lat": 1, "lon": "-inf"},
+        {"lat": True, "lon": True},
+        {"lat": [1], "lon": 2},
+        [55.7, 37.6],
+        "не json",
+        {},
+    ],
+)
 def test_malformed_coordinates_are_refused(svc, body):
     client, caller = caller_client()
-    response = client.post("/c/profile/location/", body, "application/json")
-    assert response.status_code == 400
+    data = body if isinstance(body, str) else json.dumps(body)
+    response = client.post("/c/profile/location/", data, "application/json")
+    assert response.status_code == 400 and response.json()["error"]
     caller.refresh_from_db()
     assert caller.latitude is None
 
@@ -399,3 +417,152 @@ def test_a_trusted_link_opens_its_own_call_only(svc, twilio, django_capture_on_c
         '"role": "trusted"'
         in first_frame(f"/ws/integrated/{first.pk}/?t={token}", Client())["text"]
     )
+
+
+def test_the_lookup_answer_is_public_and_cacheable_without_a_session(svc):
+    response = Client().get("/api/integrated/lookup/", {"number": svc.number.e164})
+    assert response.json()["integrated"] is True
+    assert "public" in response["Cache-Control"] and "max-age=300" in response["Cache-Control"]
+    assert not response.cookies  # nothing per visitor: a proxy may share the answer
+    assert "Cookie" not in response.get("Vary", "")
+
+
+def test_photos_and_websocket_refuse_expired_and_foreign_trusted_links(
+    svc, other_customer, twilio, django_capture_on_commit_callbacks
+):
+    _, caller = caller_client()
+    services.trusted_save(caller, name="Мама", phone="+79169998877")
+    with django_capture_on_commit_callbacks(execute=True):
+        mine = svc.live("mine")
+    other = svc.live("other", caller="+79160000000")
+    body = [parse_qs(b.decode()) for p, _, b in twilio.requests if "Messages.json" in p][0]
+    token = re.search(r"/t/(\S+)/", body["Body"][0]).group(1)
+    for call in (mine, other):
+        services.chat_enable(call, svc.user)
+    jpeg = photo_upload().getvalue()
+    mine_photo = services.message_add(
+        mine, author="caller", photo=store_photo(jpeg, folder=f"integrated/{mine.pk}")
+    )
+    other_photo = services.message_add(
+        other, author="caller", photo=store_photo(jpeg, folder=f"integrated/{other.pk}")
+    )
+    assert Client().get(f"/integrated/photos/{mine_photo.pk}.jpg?t={token}").status_code == 200
+    # Someone else's trusted person: a valid link of another call opens no photo of this one.
+    assert Client().get(f"/integrated/photos/{other_photo.pk}.jpg?t={token}").status_code == 404
+    assert Client().get(f"/integrated/photos/{mine_photo.pk}.jpg").status_code == 404
+    theirs = Service(other_customer, e164="+74950000777", ext="201")
+    assert operator_client(theirs).get(f"/integrated/photos/{mine_photo.pk}.jpg").status_code == 404
+    stranger, _ = caller_client("+79160000001")
+    assert stranger.get(f"/integrated/photos/{mine_photo.pk}.jpg").status_code == 404
+    # Once the link expires: no page, no photo, no websocket.
+    mine.links.update(expires_at=timezone.now())
+    assert Client().get(f"/t/{token}/").status_code == 404
+    assert Client().get(f"/integrated/photos/{mine_photo.pk}.jpg?t={token}").status_code == 404
+    refused = {"type": "websocket.close", "code": 4403}
+    assert first_frame(f"/ws/integrated/{mine.pk}/?t={token}", Client()) == refused
+
+
+def media_files(settings) -> list:
+    return [p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()]
+
+
+def test_refused_photos_leave_no_message_and_no_file(svc, settings):
+    client, _ = caller_client()
+    call = svc.live()
+    services.chat_enable(call, svc.user)
+    url = f"/c/calls/{call.pk}/messages/"
+    huge = photo_upload(b"\xff\xd8\xff" + b"0" * (8 * 1024 * 1024), "big.jpg")
+    response = client.post(url, {"photo": huge})
+    assert response.status_code == 400 and "8 МБ" in response.json()["error"]
+    not_image = client.post(url, {"photo": photo_upload(b"GIF89a not really", "x.gif")})
+    assert not_image.status_code == 400 and "не фотография" in not_image.json()["error"]
+    # A good photo with a refused text: the message is refused and the re-encoded file removed.
+    too_long = client.post(url, {"photo": photo_upload(), "text": "ы" * (services.MAX_TEXT + 1)})
+    assert too_long.status_code == 400 and "длинное" in too_long.json()["error"]
+    assert not ChatMessage.objects.exists() and media_files(settings) == []
+
+
+def test_login_codes_expire_and_work_once(twilio, django_capture_on_commit_callbacks):
+    client = Client()
+    client.post("/c/login/", {"phone": CALLER})
+    code = re.search(r"\d{6}", parse_qs(twilio.requests[-1][2].decode())["Body"][0]).group(0)
+    LoginCode.objects.update(expires_at=timezone.now())
+    expired = client.post("/c/login/", {"phone": CALLER, "code": code})
+    assert expired.status_code == 400 and client.get("/c/calls/").status_code == 302
+    client.post("/c/login/", {"phone": CALLER})
+    code = re.search(r"\d{6}", parse_qs(twilio.requests[-1][2].decode())["Body"][0]).group(0)
+    assert client.post("/c/login/", {"phone": CALLER, "code": code}).status_code == 302
+    again = Client()
+    assert again.post("/c/login/", {"phone": CALLER, "code": code}).status_code == 400
+    assert again.get("/c/calls/").status_code == 302
+
+
+def test_every_chat_route_refuses_everyone_but_the_chats_people(
+    svc, other_customer, twilio, django_capture_on_commit_callbacks
+):
+    _, caller = caller_client()
+    caller.name = "Иван Секретов"
+    caller.save()
+    services.trusted_save(caller, name="Мама", phone="+79169998877")
+    with django_capture_on_commit_callbacks(execute=True):
+        call = svc.live()
+    body = [parse_qs(b.decode()) for p, _, b in twilio.requests if "Messages.json" in p][0]
+    token = re.search(r"/t/(\S+)/", body["Body"][0]).group(1)
+    same_customer_staff = Client()
+    same_customer_staff.force_login(factories.user(svc.customer, role="staff", username="x"))
+    outsiders = {
+        "anonymous": Client(),
+        "another caller": caller_client("+79160000000")[0],
+        "another service's operator": operator_client(
+            Service(other_customer, e164="+74950000777", ext="201")
+        ),
+        "staff who did not answer": same_customer_staff,
+    }
+    routes = [
+        ("get", f"/c/calls/{call.pk}/"),
+        ("post", f"/c/calls/{call.pk}/messages/"),
+        ("get", f"/pbx/integrated/calls/{call.pk}/"),
+        ("post", f"/pbx/integrated/calls/{call.pk}/enable/"),
+        ("post", f"/pbx/integrated/calls/{call.pk}/messages/"),
+    ]
+    for who, client in outsiders.items():
+        for method, url in routes:
+            for suffix in ("", f"?t={token}"):  # the trusted link opens only /t/<token>/
+                response = getattr(client, method)(url + suffix, {"text": "x"})
+                assert response.status_code in (302, 403, 404), (who, method, url)
+                if response.status_code == 302:
+                    assert "login" in response["Location"], (who, url)
+                assert "Иван Секретов" not in response.content.decode()
+    call.refresh_from_db()
+    assert call.chat_enabled_at is None and not ChatMessage.objects.exists()
+    # The trusted person's own page is read-only: writing through it is not a thing.
+    assert Client().post(f"/t/{token}/", {"text": "x"}).status_code == 405
+    # While the people of the chat do get in.
+    assert caller_client()[0].get(f"/c/calls/{call.pk}/").status_code == 200
+    own = operator_client(svc).get(f"/pbx/integrated/calls/{call.pk}/")
+    assert own.status_code == 200 and "Иван Секретов" in own.content.decode()
+
+
+def test_trusted_persons_get_what_the_callers_settings_say(
+    svc, twilio, mailoutbox, django_capture_on_commit_callbacks
+):
+    _, caller = caller_client()
+    services.location_set(
+        caller, lat=59.9386, lon=30.3141, now=dt.datetime(2026, 3, 1, 9, 5, tzinfo=dt.UTC)
+    )
+    services.trusted_save(caller, name="Сын", phone="+79169998877", share_location=False)
+    services.trusted_save(caller, name="Дочь", email="doch@example.com")
+    services.trusted_save(caller, name="Сосед", phone="+79165554433", notify_calls=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        call = svc.live()
+    (sms,) = [parse_qs(b.decode()) for p, _, b in twilio.requests if "Messages.json" in p]
+    assert sms["To"] == ["+79169998877"]  # the neighbour is not told of calls
+    assert "openstreetmap" not in sms["Body"][0]  # the son does not get the location
+    (mail,) = mailoutbox
+    assert mail.to == ["doch@example.com"]
+    assert "openstreetmap.org/?mlat=59.938600&mlon=30.314100" in mail.body
+    assert "Геопозиция на 01.03.2026 12:05:" in mail.body  # when it was shared (Moscow time)
+    links = [re.search(r"/t/\S+/", text).group(0) for text in (sms["Body"][0], mail.body)]
+    assert links[0] != links[1] and call.links.count() == 2  # personal links
+    for link in links:
+        assert Client().get(link).status_code == 200

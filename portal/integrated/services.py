@@ -143,6 +143,8 @@ def code_verify(*, phone: str, code: str, now=None) -> Caller:
 
 
 def location_set(caller: Caller, *, lat, lon, now=None) -> None:
+    if isinstance(lat, bool) or isinstance(lon, bool):  # JSON true would pass float() as 1.0
+        raise ValidationError(_("Неверные координаты."))
     try:
         lat, lon = float(lat), float(lon)
     except (TypeError, ValueError):
@@ -236,7 +238,12 @@ def _tell_trusted(call: IntegratedCall, now) -> None:
             "url": url,
         }
         if person.share_location and caller.map_url:
-            text += " " + _("Геопозиция: %(map)s") % {"map": caller.map_url}
+            # The last shared location may be old: say when it was taken.
+            when = timezone.localtime(caller.located_at).strftime("%d.%m.%Y %H:%M")
+            text += " " + _("Геопозиция на %(when)s: %(map)s") % {
+                "when": when,
+                "map": caller.map_url,
+            }
         targets = [(Delivery.Channel.SMS, person.phone)] if person.phone else []
         targets += [(Delivery.Channel.EMAIL, person.email)] if person.email else []
         direct_message(

@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.billing.models import Option
@@ -36,7 +37,7 @@ from portal.integrated.models import (
 )
 from portal.tenants.models import User
 from portal.web.access import customer_page
-from portal.web.photos import MAX_PHOTO_BYTES, photo_response, store_photo
+from portal.web.photos import MAX_PHOTO_BYTES, photo_discard, photo_response, store_photo
 
 SESSION_KEY = "integrated_caller"
 
@@ -76,9 +77,13 @@ def _post_message(request, call: IntegratedCall, author: str) -> JsonResponse:
             if upload.size > MAX_PHOTO_BYTES:
                 raise ValidationError(_t("Фото больше 8 МБ."))
             photo = store_photo(upload.read(), folder=f"integrated/{call.pk}")
-        message = services.message_add(
-            call, author=author, text=request.POST.get("text", ""), photo=photo
-        )
+        try:
+            message = services.message_add(
+                call, author=author, text=request.POST.get("text", ""), photo=photo
+            )
+        except ValidationError:
+            photo_discard(photo)  # refused message (too long, call just ended): keep no file
+            raise
     except ValidationError as exc:
         return JsonResponse({"error": " ".join(exc.messages)}, status=400)
     services.publish(call.pk, {"type": "chat", "message": _message_json(message)})
@@ -258,9 +263,17 @@ def location(request):
     return JsonResponse({"ok": True})
 
 
+LOOKUP_MAX_AGE = 300
+
+
 @require_GET
+@cache_control(public=True, max_age=LOOKUP_MAX_AGE)
 def lookup(request):
-    """For callers' apps: is this number integrated, and by which service."""
+    """For callers' apps: is this number integrated, and by which service.
+
+    The answer is the same for everyone (no session is read, no cookie is set), so apps and
+    proxies may cache it for a few minutes instead of asking before every call.
+    """
     service = services.service_of_number(request.GET.get("number", ""))
     if service is None:
         return JsonResponse({"integrated": False})

@@ -39,6 +39,16 @@ def store_photo(data: bytes, *, folder: str) -> str:
     return str(rel)
 
 
+def photo_discard(rel: str) -> None:
+    """Remove a photo stored by store_photo whose message was then refused."""
+    if not rel:
+        return
+    root = Path(settings.MEDIA_ROOT).resolve()
+    path = (root / rel).resolve()
+    if path.is_relative_to(root):
+        path.unlink(missing_ok=True)
+
+
 def photo_response(rel: str) -> FileResponse:
     root = Path(settings.MEDIA_ROOT).resolve()
     path = (root / rel).resolve()
