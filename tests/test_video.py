@@ -319,3 +319,14 @@ def test_the_pages_speak_english_when_asked(specialist):
     phone = Client()
     phone.cookies["django_language"] = "en"
     assert "I accept the privacy policy" in phone.get(f"/v/{token}/").content.decode()
+
+
+def test_a_refused_photo_message_leaves_no_file(specialist, settings):
+    session, token = new_session(specialist)
+    phone = joined(token)
+    upload = io.BytesIO(jpeg())
+    upload.name = "IMG.jpg"
+    response = phone.post(f"/v/{token}/messages/", {"text": "x" * 2001, "photo": upload})
+    assert response.status_code == 400 and not VideoMessage.objects.exists()
+    folder = settings.MEDIA_ROOT / "video" / str(session.pk)
+    assert not folder.exists() or not any(folder.iterdir())

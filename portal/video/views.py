@@ -27,7 +27,7 @@ from portal.video import services
 from portal.video.consumers import group
 from portal.video.models import VideoMessage, VideoSession
 from portal.web.access import customer_page
-from portal.web.photos import MAX_PHOTO_BYTES, photo_response
+from portal.web.photos import MAX_PHOTO_BYTES, photo_discard, photo_response
 
 
 class CreateForm(forms.Form):
@@ -76,8 +76,8 @@ def _publish(session_id: int, message: VideoMessage) -> None:
 
 def _post_message(request, session: VideoSession, author: str) -> JsonResponse:
     upload = request.FILES.get("photo")
+    photo = ""
     try:
-        photo = ""
         if upload is not None:
             if upload.size > MAX_PHOTO_BYTES:
                 raise ValidationError(_t("Фото больше 8 МБ."))
@@ -90,6 +90,7 @@ def _post_message(request, session: VideoSession, author: str) -> JsonResponse:
             reply_to=request.POST.get("reply_to") or None,
         )
     except ValidationError as exc:
+        photo_discard(photo)  # a refused message keeps no file either
         return JsonResponse({"error": " ".join(exc.messages)}, status=400)
     _publish(session.pk, message)
     return JsonResponse(_message_json(message), status=201)
