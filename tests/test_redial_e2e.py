@@ -214,3 +214,21 @@ def test_a_busy_callee_whose_call_ends_is_back_at_once(switch, service, office):
         message="never connected:\n" + "\n".join(service.lines[-30:]),
     )
     assert request.events.filter(kind="callee_back", detail="call ended").exists()
+
+
+def test_a_voicemail_callee_whose_call_ends_gets_the_offer_pushed_to_the_caller(
+    switch, service, office, twilio
+):
+    from portal.redial.models import SubscriberSettings
+
+    SubscriberSettings.objects.create(employee=office.callee, voicemail=True)
+    office.caller.mobile_number = "+79160000101"
+    office.caller.save()
+    busy_call = switch.inbound_call(
+        caller="102", destination="74950000001", variables={"pbx_employee": str(office.callee.pk)}
+    )
+    session = failed_call(switch, service, office)
+    assert not played(session)  # no IVR offer: the call goes on as usual
+    request = eventually(lambda: RedialRequest.objects.filter(status="push_wait").first())
+    switch.hangup(busy_call)  # the callee's call ends
+    eventually(lambda: RedialRequest.objects.filter(pk=request.pk, status="pushed").exists())

@@ -215,6 +215,7 @@ class RedialFlow(Flow):
         """An answered call of a phone ended: that phone is free now."""
         from pbx.render import customer_id_from_domain
         from portal.directory.models import Employee
+        from portal.redial import rules
         from portal.redial.models import RedialRequest
         from portal.redial.services import callee_back
 
@@ -232,7 +233,7 @@ class RedialFlow(Flow):
             ).first()
         if employee is None:
             return
-        if not RedialRequest.objects.filter(callee=employee, status__in=("accepted", "declined")):
+        if not RedialRequest.objects.filter(callee=employee, status__in=rules.WAITING).exists():
             return
         callee_back(
             customer_id=employee.customer_id,
