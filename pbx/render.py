@@ -108,6 +108,8 @@ class RenderSettings:
     socket_host: str = "127.0.0.1"
     socket_port: int = 8084
     region: str = "RU"
+    #: FreeSWITCH keeps a directory user this long (ms, `cacheable`); 0: asks every time
+    directory_cache_ms: int = 0
 
     def __post_init__(self):
         if not _HOST.match(self.sip_domain):
@@ -301,12 +303,15 @@ def render_directory_user(
     domain = _domain_element(section, customer.pk, settings.sip_domain)
     users = sub(sub(sub(domain, "groups"), "group", name="default"), "users")
     try:
-        _user_element(users, customer, employee, numbers, frozenset(options))
+        user = _user_element(users, customer, employee, numbers, frozenset(options))
     except RenderError as exc:
         log.warning(
             "directory: customer %s employee %s not served: %s", customer.pk, employee.pk, exc
         )
         return NOT_FOUND
+    if settings.directory_cache_ms > 0:
+        # Flushed by every config change (`xml_flush_cache` over ESL).
+        user.set("cacheable", str(int(settings.directory_cache_ms)))
     return serialise(root)
 
 
@@ -330,7 +335,7 @@ def _record(condition, customer_id: int, number_id: int | None = None):
 def _unavailable(condition, cause: str = "NORMAL_TEMPORARY_FAILURE"):
     action(condition, "answer")
     action(condition, "sleep", "500")
-    action(condition, "playback", "$${pbx_unavailable_prompt}")
+    action(condition, "playback", "$${pbx_unavailable_playback}")  # tone + prompt
     action(condition, "hangup", cause)
 
 

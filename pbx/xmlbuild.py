@@ -56,6 +56,7 @@ OWN_REFERENCES = (
     "$${pbx_sounds_dir}",
     "$${pbx_hold_music}",
     "$${pbx_unavailable_prompt}",
+    "$${pbx_unavailable_playback}",
     "${uuid}",
     "${cc_exit_key}",
     "${outbound_caller_id_number}",

@@ -291,7 +291,7 @@ def test_unknown_number_is_unallocated_golden():
 
 def test_suspended_customer_hears_unavailable():
     steps = actions(ET.fromstring(public("multichannel", ALL_OPTIONS, status="suspended")))
-    assert ("playback", "$${pbx_unavailable_prompt}") in steps
+    assert ("playback", "$${pbx_unavailable_playback}") in steps
     assert not [s for s in steps if s[0] in ("callcenter", "bridge", "socket")]
 
 
