@@ -14,6 +14,7 @@ from django.db.models import Q
 from pbx import render
 from pbx.render import RenderSettings
 from pbx.xmlbuild import NOT_FOUND, RenderError
+from pbx.xmlcache import Lookup, customer_scope
 from portal.billing.models import Option, OptionPeriod
 from portal.directory.models import Department, Employee, PhoneNumber
 from portal.tenants.models import Customer
@@ -35,6 +36,7 @@ def render_settings() -> RenderSettings:
         socket_host=settings.CALLCONTROL_SOCKET_HOST,
         socket_port=settings.CALLCONTROL_SOCKET_PORT,
         region=getattr(settings, "PHONE_DEFAULT_REGION", "RU"),
+        directory_cache_ms=int(getattr(settings, "FREESWITCH_DIRECTORY_CACHE_MS", 0)),
     )
 
 
@@ -116,6 +118,11 @@ def directory_xml(domain: str, user: str | None, *, purpose: str = "") -> str:
 
 
 def public_dialplan_xml(destination: str) -> str:
+    return public_dialplan(destination)[0]
+
+
+def public_dialplan(destination: str) -> tuple[str, int | None]:
+    """The public dialplan for `destination` and the id of the customer owning the number."""
     conf = render_settings()
     call = None
     number_e164 = render.e164(destination, conf.region)
@@ -141,7 +148,8 @@ def public_dialplan_xml(destination: str) -> str:
                 employees=employees,
                 options=enabled_options(number.customer_id),
             )
-    return render.render_public_dialplan(destination, call, settings=conf)
+    owner = call.customer.pk if call is not None else None
+    return render.render_public_dialplan(destination, call, settings=conf), owner
 
 
 def customer_dialplan_xml(customer_id: int, destination: str) -> str:
@@ -233,3 +241,27 @@ def configuration_xml(name: str, *, cc_queue: str = "") -> str:
         return render.render_callcenter_config(queues, settings=render_settings())
     except RenderError:
         return NOT_FOUND
+
+
+# --------------------------------------------------------------------------- one lookup
+
+
+def render_lookup(lookup: Lookup) -> tuple[str, tuple[str, ...]]:
+    """The answer to `lookup` from the database, and the scopes it depends on beyond
+    `lookup.scopes` (the owner of a public number, known only once it is read)."""
+    if lookup.kind == "user":
+        return directory_xml(_domain(lookup), lookup.args[1]), ()
+    if lookup.kind == "domain":
+        return directory_xml(_domain(lookup), None), ()
+    if lookup.kind == "customer":
+        return customer_dialplan_xml(lookup.customer_id, lookup.args[1]), ()
+    if lookup.kind == "public":
+        xml, owner = public_dialplan(lookup.args[0])
+        return xml, (customer_scope(owner),) if owner is not None else ()
+    if lookup.kind == "callcenter":
+        return configuration_xml("callcenter.conf", cc_queue=lookup.args[0]), ()
+    return NOT_FOUND, ()
+
+
+def _domain(lookup: Lookup) -> str:
+    return render.sip_domain(lookup.customer_id, render_settings().sip_domain)

@@ -129,6 +129,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     )
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envint(
+    "DB_POOL_MAX_SIZE", "0"
+):
+    # A bounded pool of persistent connections per process (psycopg_pool): a request borrows
+    # one and gives it back, so a process never holds more than DB_POOL_MAX_SIZE whatever the
+    # number of threads or requests. `manage.py serve` sets it for its workers so that
+    # workers x pool stays under PostgreSQL's max_connections.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections, not Django
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": envint("DB_POOL_MAX_SIZE", "0"),
+        "timeout": float(env("DB_POOL_TIMEOUT", "10")),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "tenants.User"
 
@@ -142,6 +155,15 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# mod_xml_curl answers (pbx/xmlcache.py): rendered documents kept in Redis when REDIS_URL is
+# set (shared by every worker), else in each process's memory; invalidated by config changes.
+XML_CACHE_URL = env("XML_CACHE_URL", REDIS_URL)
+XML_CACHE_TTL = envint("XML_CACHE_TTL", "3600")
+XML_CACHE_PREFIX = env("XML_CACHE_PREFIX", "pbx")
+# FreeSWITCH keeps a directory user this many ms before asking again (`cacheable`); every
+# config change flushes that cache over ESL (xml_flush_cache). 0 = never cache in FreeSWITCH.
+FREESWITCH_DIRECTORY_CACHE_MS = envint("FREESWITCH_DIRECTORY_CACHE_MS", "300000")
 
 Q_CLUSTER = {
     "name": "pbx",

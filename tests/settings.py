@@ -16,3 +16,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": os.path.join(tempfile.gettempdir(), f"pbx-test-{os.getpid()}.sqlite3")
     }
+
+# mod_xml_curl answer cache: keys of this test run only (its child processes inherit it), so
+# parallel runs on one Redis never see each other's entries; conftest clears it per test.
+import os as _os  # noqa: E402
+
+XML_CACHE_PREFIX = _os.environ.setdefault("XML_CACHE_PREFIX", f"pbxtest{_os.getpid()}")

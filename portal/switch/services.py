@@ -54,7 +54,7 @@ DEFAULT_MAX_WAIT = dt.timedelta(seconds=10)
 # Changes that can alter a callcenter queue (its existence, its announcements, its numbers).
 # `callcenter_config queue reload` re-reads the queue with its agents and tiers from the portal
 # (mod_callcenter's load_queue(name, agents, tiers)), so an employee change reloads queues too.
-QUEUE_CHANGES = frozenset({"department", "employee", "number", "option"})
+QUEUE_CHANGES = frozenset({"department", "employee", "number", "option", "customer"})
 QUEUE_NAME_RE = re.compile(r"^c\d+_d\d+(_plain)?@default$")
 ERROR_MAX_CHARS = 2000
 # Writing last_event_at on every event would be one UPDATE per event: coarser is enough.
