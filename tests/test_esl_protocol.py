@@ -329,3 +329,69 @@ def test_recorded_plain_event_values_re_encode_to_the_same_bytes():
 
 def test_decoder_leaves_plus_alone():
     assert url_decode_header_value("1.11.3-dev%2Bgit+x") == "1.11.3-dev+git+x"
+
+
+# --- lazy decoding: the fast split must agree with the line-by-line parser --------------------
+
+
+def careful_pairs(block: bytes) -> list[tuple[str, str]]:
+    """What the parser made of a plain event block before values were decoded lazily."""
+    from pbx.esl.protocol import _split_header_lines
+
+    return [(name, url_decode_header_value(value)) for name, value in _split_header_lines(block)]
+
+
+def plain_frame(block: bytes) -> Frame:
+    return Frame(headers={"Content-Type": "text/event-plain"}, body=block + b"\n\n")
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        b"Event-Name: CHANNEL_ANSWER\nUnique-ID: abc\nvariable_x: a%3Ab%20c",
+        b"A: 1\nA: 2\nB: first%0Avariable_pbx_flow%3A%20evil",  # first wins, no injection
+        b"A:no-space\nB: x",  # a colon without the space
+        b"A: x: y\nB: z",  # a value with ': ' (FreeSWITCH would have encoded it)
+        b"garbage: \nA: x: y",  # lines that would misalign a naive split
+        b" A : x\n\tB: y\nC :z",  # blanks around names are stripped
+        b"A:\nB: \nC:  two",  # empty values, one leading space dropped only
+        b"A: x\r\nB: y",  # CR stays in the value
+        b"a:b: c\nd: e",  # the name ends at the first colon
+        b"A: \x01x\nB: y",  # the fast path's own marker in a value
+        "Имя: значение\nB: %D0%9F".encode(),
+    ],
+)
+def test_events_read_the_same_as_the_line_by_line_parser(block):
+    event = parse_event(plain_frame(block))
+    expected = careful_pairs(block)
+    assert list(event.pairs) == expected
+    assert event.header_names() == [name for name, _ in expected]
+    for name, _ in expected:
+        first = next(v for n, v in expected if n == name)
+        assert event.get(name) == first and event[name] == first and name in event
+        assert event.get_all(name) == [v for n, v in expected if n == name]
+    assert dict(event.headers) == {n: v for n, v in reversed(expected)}
+
+
+def test_a_header_line_without_a_colon_is_refused_on_both_paths():
+    for block in (b"A: x\ngarbage\nB: y", b"A: x\ngarbage\nB: y: z"):
+        with pytest.raises(ProtocolError):
+            parse_event(plain_frame(block))
+
+
+def test_values_are_decoded_only_when_read_and_stay_decoded():
+    event = parse_event(plain_frame(b"Event-Name: CUSTOM\nvariable_pbx_job: 4%32\nvariable_x: %41"))
+    assert event._decoded == {}
+    assert event.variables["pbx_job"] == "42"
+    assert event._decoded == {"4%32": "42"}  # only what was read
+    assert dict(event.variables) == {"pbx_job": "42", "x": "A"}
+    assert "pbx_job" in event.variables and "pbx_nope" not in event.variables
+    assert event.variables.get("nope") is None and len(event.variables) == 2
+
+
+def test_a_huge_event_with_thousands_of_headers_parses_and_reads_lazily():
+    lines = [f"variable_v{i}: {'%41' * 200}" for i in range(5000)]
+    event = parse_event(plain_frame("\n".join(["Event-Name: HEARTBEAT", *lines]).encode()))
+    assert event.name == "HEARTBEAT"
+    assert event.get("variable_v4999") == "A" * 200
+    assert len(event.headers) == 5001

@@ -2,8 +2,9 @@
 
 greenswitch gives us the socket, the reader greenlet and `auth`. We add what a call-control
 service needs and it lacks: a reply timeout on every command (a hung switch must not hang us),
-event bodies decoded by our own parser (`pbx.esl.protocol`: duplicate headers kept, JSON and
-BACKGROUND_JOB bodies understood), and events put on one queue in arrival order. Handlers run
+a reader that splits the stream with our own parser (`pbx.esl.protocol`: duplicate headers kept,
+JSON and BACKGROUND_JOB bodies understood, event values decoded only when read), and events put
+on one queue in arrival order. Handlers run
 in another greenlet that reads `events`: the reader greenlet must never wait, since it is the
 one that delivers replies.
 Runs only inside the gevent-patched call-control process.
@@ -19,11 +20,21 @@ import gevent.queue
 import greenswitch
 from greenswitch.esl import NotConnectedError
 
-from pbx.esl.protocol import Event, Frame, parse_event, url_decode_header_value
+from pbx.esl.protocol import (
+    Event,
+    Frame,
+    FrameParser,
+    ProtocolError,
+    parse_event,
+    url_decode_header_value,
+)
 
 log = logging.getLogger(__name__)
 
 __all__ = ["EslConnection", "EslError", "EslTimeout", "NotConnectedError"]
+
+#: bytes asked of the socket per read (an event is ~2-10 KB)
+RECV_BYTES = 256 * 1024
 
 
 class EslError(Exception):
@@ -126,25 +137,65 @@ class EslConnection(greenswitch.InboundESL):
     # -- events -------------------------------------------------------------------------------
 
     def receive_events(self) -> None:
+        """Read the socket in large chunks and split them with our frame parser.
+
+        greenswitch reads line by line and URL-decodes every header block; an event is ~105
+        header lines, so that was most of the cost of intake. Here a chunk of frames costs a
+        few buffer operations, and event values are decoded only when a flow reads them."""
+        parser = FrameParser()
         try:
-            super().receive_events()
+            while self._run:
+                try:
+                    data = self.sock.recv(RECV_BYTES)
+                except OSError:
+                    break
+                if not data:
+                    break
+                for frame in parser.feed(data):
+                    self.handle_frame(frame)
+                # Let the dispatcher work through what this chunk queued before reading more:
+                # a reader that always finds data waiting would never yield to it.
+                gevent.sleep(0)
+        except ProtocolError:
+            log.exception("ESL %s:%s sent bytes that are not ESL; closing", self.host, self.port)
         finally:
+            self.connected = False
             self.close()
 
-    def handle_event(self, event) -> None:
-        content_type = event.headers.get("Content-Type")
+    def handle_frame(self, frame: Frame) -> None:
+        content_type = frame.content_type
         if content_type in ("text/event-plain", "text/event-json"):
-            length = int(event.headers["Content-Length"])
-            body = self._read_socket(self.sock_file, length).encode("utf-8")
-            self.events.put(parse_event(Frame(headers=dict(event.headers), body=body)))
-            return
-        if content_type == "text/disconnect-notice":
-            length = int(event.headers.get("Content-Length") or 0)
-            if length:
-                self._read_socket(self.sock_file, length)
+            try:
+                event = parse_event(frame)
+            except ProtocolError:
+                log.warning("ESL %s:%s: undecodable event dropped", self.host, self.port)
+                return
+            self.events.put(event)
+        elif content_type in ("command/reply", "api/response"):
+            if not self._commands_sent:
+                log.warning("ESL %s:%s: a reply nobody waits for", self.host, self.port)
+                return
+            self._commands_sent.pop(0).set(_Reply(frame))
+        elif content_type == "auth/request":
+            self._auth_request_event.set()
+        elif content_type == "text/disconnect-notice":
             self.connected = False
-            return
-        super().handle_event(event)
+        elif content_type == "text/rude-rejection":
+            self.connected = False
+            self._auth_request_event.set()
+
+
+class _Reply:
+    """A command/reply or api/response, shaped as greenswitch's (``headers``, ``data``)."""
+
+    __slots__ = ("headers", "data")
+
+    def __init__(self, frame: Frame) -> None:
+        self.headers = frame.headers
+        if frame.content_type == "api/response":
+            self.data = frame.body.decode("utf-8", errors="replace")
+        else:
+            self.data = frame.headers.get("Reply-Text", "")
 
 
 class _SafeHeaders(greenswitch.esl.ESLEvent):

@@ -22,7 +22,7 @@ Wire facts this module relies on (see ``tests/recordings/README.md``):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -116,44 +116,47 @@ class FrameParser:
         return len(self._buf)
 
     def feed(self, data: bytes) -> list[Frame]:
-        self._buf += data
+        buf = self._buf
+        buf += data
         frames: list[Frame] = []
-        while True:
-            frame = self._next_frame()
-            if frame is None:
-                return frames
-            frames.append(frame)
+        pos = 0
+        try:
+            while True:
+                if self._pending is None:
+                    # FreeSWITCH never sends empty lines between frames, but tolerate them.
+                    while buf[pos : pos + 1] == b"\n":
+                        pos += 1
+                    end = buf.find(b"\n\n", pos)
+                    if end < 0:
+                        if len(buf) - pos > MAX_HEADER_BLOCK:
+                            raise ProtocolError("header block too large")
+                        return frames
+                    pairs = tuple(_split_header_lines(bytes(buf[pos:end])))
+                    pos = end + 2
+                    self._pending = (pairs, _content_length(pairs))
+                pairs, length = self._pending
+                if len(buf) - pos < length:
+                    return frames
+                body = bytes(buf[pos : pos + length])
+                pos += length
+                self._pending = None
+                frames.append(Frame(headers=_first_wins(pairs), body=body, header_list=pairs))
+        finally:
+            # one move of the remaining bytes per feed, not one per frame
+            del buf[:pos]
 
-    def _next_frame(self) -> Frame | None:
-        if self._pending is None:
-            # FreeSWITCH never sends empty lines between frames, but tolerate them.
-            while self._buf[:1] == b"\n":
-                del self._buf[:1]
-            end = self._buf.find(b"\n\n")
-            if end < 0:
-                if len(self._buf) > MAX_HEADER_BLOCK:
-                    raise ProtocolError("header block too large")
-                return None
-            pairs = tuple(_split_header_lines(bytes(self._buf[:end])))
-            del self._buf[: end + 2]
-            length = 0
-            for name, value in pairs:
-                if name == "Content-Length":
-                    try:
-                        length = int(value)
-                    except ValueError:
-                        raise ProtocolError(f"bad Content-Length {value!r}")
-                    if not 0 <= length <= MAX_BODY:
-                        raise ProtocolError(f"bad Content-Length {value!r}")
-                    break
-            self._pending = (pairs, length)
-        pairs, length = self._pending
-        if len(self._buf) < length:
-            return None
-        body = bytes(self._buf[:length])
-        del self._buf[:length]
-        self._pending = None
-        return Frame(headers=_first_wins(pairs), body=body, header_list=pairs)
+
+def _content_length(pairs: tuple[tuple[str, str], ...]) -> int:
+    for name, value in pairs:
+        if name == "Content-Length":
+            try:
+                length = int(value)
+            except ValueError:
+                raise ProtocolError(f"bad Content-Length {value!r}")
+            if not 0 <= length <= MAX_BODY:
+                raise ProtocolError(f"bad Content-Length {value!r}")
+            return length
+    return 0
 
 
 def encode_frame(headers: Iterable[tuple[str, str]], body: bytes = b"") -> bytes:
@@ -212,84 +215,272 @@ def encode_plain_event_body(headers: Iterable[tuple[str, str]], body: str | byte
 # --------------------------------------------------------------------------- events
 
 
-@dataclass(frozen=True)
+def _split_header_text(block: str) -> tuple[list[str], list[str]]:
+    """Names and raw values of a header block, in wire order, split exactly as
+    :func:`_split_header_lines` splits each line (the name is what precedes the first colon,
+    blanks around it stripped; the value what follows, less one leading space).
+
+    An event has ~105 lines and a Python loop over them was the cost of intake, so the usual
+    shape (``Name: value`` with no blank or colon in the name, one ``": "`` per line: what
+    FreeSWITCH sends, since it URL-encodes values) is split by C string methods and then
+    verified; anything else takes the careful line-by-line path."""
+    text = block.strip("\n")
+    if not text:
+        return [], []
+    if not any(ch in text for ch in _ODD_CHARS):
+        count = text.count("\n") + 1
+        # Each line boundary becomes a separator plus a marker that starts the next name.
+        parts = text.replace("\n", ": \x01").split(": ")
+        if len(parts) == 2 * count:
+            joined = "".join(parts[0::2])
+            names = joined.split("\x01")
+            # Every marker landed on a name (so each line had exactly one ": "), and no name
+            # holds a colon or a blank (so that ": " was the line's first colon).
+            if len(names) == count and ":" not in joined and " " not in joined:
+                return names, parts[1::2]
+    pairs = _split_header_lines(block.encode("utf-8"))
+    return [name for name, _ in pairs], [value for _, value in pairs]
+
+
+#: characters that send a header block to the careful path (FreeSWITCH encodes them in values)
+_ODD_CHARS = ("\x01", "\t", "\r", "\x0b", "\x0c")
+
+
+class _Headers(Mapping[str, str]):
+    """An event's headers as a read-only first-value-wins mapping, decoded on access."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self, event: Event) -> None:
+        self._event = event
+
+    def __getitem__(self, name: str) -> str:
+        value = self._event.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        return self._event.get(name, default)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._event._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._event._unique_names())
+
+    def __len__(self) -> int:
+        return len(self._event._raw)
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+
+class _Variables(Mapping[str, str]):
+    """``variable_*`` headers without the prefix, decoded on access."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self, event: Event) -> None:
+        self._event = event
+
+    def __getitem__(self, name: str) -> str:
+        value = self._event.get("variable_" + name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        return self._event.get("variable_" + name, default)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and "variable_" + name in self._event._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return (name[9:] for name in self._event._unique_names() if name.startswith("variable_"))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+
 class Event:
-    """A decoded FreeSWITCH event: every header pair in order (values decoded) plus the body."""
+    """A FreeSWITCH event: every header pair in order plus the body.
 
-    pairs: tuple[tuple[str, str], ...]
-    body: str = ""
-    #: ``plain``, ``json`` or ``connect`` (the outbound-socket CHANNEL_DATA reply)
-    format: str = "plain"
-    headers: dict[str, str] = field(init=False, repr=False, compare=False)
+    Parsing is lazy: the header block is split into names and *raw* values once, and a value is
+    URL-decoded only when somebody reads it (a CHANNEL_HANGUP_COMPLETE has about 105 headers
+    and a flow reads a handful). :attr:`pairs` decodes everything, for the few callers that
+    want every header. Build one with :func:`parse_event`; ``Event(pairs=...)`` takes decoded
+    pairs, as before.
+    """
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "headers", _first_wins(self.pairs))
+    __slots__ = (
+        "_names",
+        "_values",
+        "_raw",
+        "_encoded",
+        "_decoded",
+        "_pairs",
+        "_views",
+        "body",
+        "format",
+    )
+
+    def __init__(
+        self,
+        pairs: Iterable[tuple[str, str]] = (),
+        body: str = "",
+        format: str = "plain",
+        *,
+        encoded: bool = False,
+    ) -> None:
+        pairs = tuple(pairs)
+        self._init([name for name, _ in pairs], [value for _, value in pairs], encoded)
+        if not encoded:
+            self._pairs = pairs
+        self.body = body
+        #: ``plain``, ``json`` or ``connect`` (the outbound-socket CHANNEL_DATA reply)
+        self.format = format
+
+    @classmethod
+    def _from_columns(
+        cls, names: list[str], values: list[str], *, body: str = "", format: str, encoded: bool
+    ) -> Event:
+        event = cls.__new__(cls)
+        event._init(names, values, encoded)
+        event.body = body
+        event.format = format
+        return event
+
+    def _init(self, names: list[str], values: list[str], encoded: bool) -> None:
+        self._names: Sequence[str] = names
+        self._values: Sequence[str] = values
+        # first value wins: later duplicates are written first and overwritten by earlier ones
+        self._raw: dict[str, str] = dict(zip(reversed(names), reversed(values), strict=True))
+        #: values still URL-encoded (plain events, connect replies)
+        self._encoded = encoded
+        self._decoded: dict[str, str] = {}
+        self._pairs: tuple[tuple[str, str], ...] | None = None
+        self._views: tuple[_Headers, _Variables] | None = None
+
+    # -- values -------------------------------------------------------------------------------
+
+    def _decode_value(self, raw: str) -> str:
+        if not self._encoded or "%" not in raw:
+            return raw
+        value = self._decoded.get(raw)
+        if value is None:
+            value = self._decoded[raw] = url_decode_header_value(raw)
+        return value
+
+    def _unique_names(self) -> list[str]:
+        """Header names in wire order of their first appearance."""
+        return list(dict.fromkeys(self._names))
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """First value of a header."""
+        raw = self._raw.get(name)
+        if raw is None:
+            return default
+        return self._decode_value(raw)
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of a header, in wire order (``Hangup-Cause`` appears twice)."""
+        return [
+            self._decode_value(value)
+            for key, value in zip(self._names, self._values, strict=True)
+            if key == name
+        ]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._raw
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    @property
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        """Every header pair in wire order, values decoded (decodes them all: avoid on hot paths)."""
+        if self._pairs is None:
+            decode = self._decode_value
+            self._pairs = tuple(zip(self._names, map(decode, self._values), strict=True))
+        return self._pairs
+
+    def _view(self) -> tuple[_Headers, _Variables]:
+        if self._views is None:
+            self._views = (_Headers(self), _Variables(self))
+        return self._views
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """First value of every header, as a read-only mapping decoded on access."""
+        return self._view()[0]
+
+    @property
+    def variables(self) -> Mapping[str, str]:
+        """Channel variables: ``variable_pbx_job: 42`` reads as ``{"pbx_job": "42"}``."""
+        return self._view()[1]
+
+    def header_names(self) -> list[str]:
+        return list(self._names)
+
+    # -- well-known headers --------------------------------------------------------------------
 
     @property
     def name(self) -> str:
         """``Event-Name`` (``CUSTOM`` for custom events: see :attr:`subclass`)."""
-        return self.headers.get("Event-Name", "")
+        return self.get("Event-Name") or ""
 
     @property
     def subclass(self) -> str | None:
         """``Event-Subclass`` of CUSTOM events, e.g. ``sofia::register``."""
-        return self.headers.get("Event-Subclass")
+        return self.get("Event-Subclass")
 
     @property
     def uuid(self) -> str | None:
         """The channel's ``Unique-ID`` (None for events that are not about a channel)."""
-        return self.headers.get("Unique-ID")
+        return self.get("Unique-ID")
 
     @property
     def job_uuid(self) -> str | None:
-        return self.headers.get("Job-UUID")
+        return self.get("Job-UUID")
 
     @property
     def sequence(self) -> int | None:
-        value = self.headers.get("Event-Sequence")
+        value = self.get("Event-Sequence")
         return int(value) if value and value.isdigit() else None
 
-    def get(self, name: str, default: str | None = None) -> str | None:
-        """First value of a header."""
-        return self.headers.get(name, default)
+    # -- value semantics (as the frozen dataclass this used to be) -----------------------------
 
-    def get_all(self, name: str) -> list[str]:
-        """Every value of a header, in wire order (``Hangup-Cause`` appears twice)."""
-        return [value for key, value in self.pairs if key == name]
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return (self.pairs, self.body, self.format) == (other.pairs, other.body, other.format)
 
-    def __contains__(self, name: object) -> bool:
-        return name in self.headers
+    def __hash__(self) -> int:
+        return hash((self.pairs, self.body, self.format))
 
-    def __getitem__(self, name: str) -> str:
-        return self.headers[name]
-
-    @property
-    def variables(self) -> dict[str, str]:
-        """Channel variables: ``variable_pbx_job: 42`` becomes ``{"pbx_job": "42"}``."""
-        prefix = "variable_"
-        return {
-            key[len(prefix) :]: value
-            for key, value in self.headers.items()
-            if key.startswith(prefix)
-        }
-
-    def header_names(self) -> list[str]:
-        return [key for key, _ in self.pairs]
+    def __repr__(self) -> str:
+        return f"Event(pairs={self.pairs!r}, body={self.body!r}, format={self.format!r})"
 
 
-def _parse_plain_body(raw: bytes) -> tuple[list[tuple[str, str]], str]:
+def _parse_plain_body(raw: bytes) -> Event:
     end = raw.find(b"\n\n")
     block, rest = (raw, b"") if end < 0 else (raw[:end], raw[end + 2 :])
-    pairs = [(name, url_decode_header_value(value)) for name, value in _split_header_lines(block)]
-    body = b""
-    for name, value in pairs:
-        if name == "Content-Length":
-            try:
-                body = rest[: int(value)]
-            except ValueError:
-                raise ProtocolError(f"bad inner Content-Length {value!r}")
-            break
-    return pairs, _decode(body)
+    names, values = _split_header_text(_decode(block))
+    event = Event._from_columns(names, values, format="plain", encoded=True)
+    length = event._raw.get("Content-Length")
+    if length is not None:
+        try:
+            event.body = _decode(rest[: int(url_decode_header_value(length))])
+        except ValueError:
+            raise ProtocolError(f"bad inner Content-Length {length!r}")
+    return event
 
 
 def _json_pairs(raw: bytes) -> tuple[list[tuple[str, str]], str]:
@@ -329,14 +520,12 @@ def parse_event(frame: Frame) -> Event:
     reply of an outbound socket (a ``command/reply`` whose header block is the channel data)."""
     ctype = frame.content_type
     if ctype == "text/event-plain":
-        pairs, body = _parse_plain_body(frame.body)
-        return Event(pairs=tuple(pairs), body=body, format="plain")
+        return _parse_plain_body(frame.body)
     if ctype == "text/event-json":
         pairs, body = _json_pairs(frame.body)
         return Event(pairs=tuple(pairs), body=body, format="json")
     if ctype == "command/reply" and "Event-Name" in frame.headers:
-        pairs = tuple((k, url_decode_header_value(v)) for k, v in frame.header_list)
-        return Event(pairs=pairs, body=_decode(frame.body), format="connect")
+        return Event(frame.header_list, body=_decode(frame.body), format="connect", encoded=True)
     raise ProtocolError(f"not an event frame: Content-Type {ctype!r}")
 
 
