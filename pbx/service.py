@@ -23,7 +23,7 @@ from pbx import store
 from pbx.esl import commands
 from pbx.esl.adapter import EslConnection, EslError
 from pbx.esl.protocol import Event
-from pbx.flows import Flow, NodeContext, subscription
+from pbx.flows import FLUSH_EVERY, Flow, NodeContext, subscription
 
 log = logging.getLogger(__name__)
 
@@ -161,9 +161,11 @@ class NodeWorker:
 
     def _dispatch(self, conn: EslConnection) -> None:
         ctx = self.context(conn)
+        unflushed = 0
         while True:
             event = conn.events.get()
             if event is None:
+                self._flush(ctx)
                 return
             if not self.seen.first_time(event):
                 continue
@@ -178,6 +180,19 @@ class NodeWorker:
                         # One flow's bug must not stop the others or the connection.
                         log.exception("flow %s failed on %s %s", flow.name, key, event.uuid)
                         connection.close()
+            unflushed += 1
+            if unflushed >= FLUSH_EVERY or conn.events.empty():
+                self._flush(ctx)
+                unflushed = 0
+
+    def _flush(self, ctx: NodeContext) -> None:
+        """Let flows that batch their writes write them (see `Flow.flush`)."""
+        for flow in self.flows:
+            try:
+                flow.flush(ctx)
+            except Exception:
+                log.exception("flow %s failed to flush", flow.name)
+                connection.close()
 
     def _note_event_time(self) -> None:
         now = timezone.now().timestamp()

@@ -9,7 +9,11 @@ The service calls a flow from gevent greenlets of the call-control process:
 - `on_lost_hangup(ctx, call)` for a channel of this flow that ended while ESL was down;
 - `handle_session(session)` for outbound-socket calls whose `pbx_flow` variable names it;
 - `tick(ctx)` every `tick_interval` seconds while the node is connected (0: never) — for
-  timed work claimed from the database by compare-and-swap.
+  timed work claimed from the database by compare-and-swap;
+- `flush(ctx)` whenever the node's event queue runs empty (at least every `FLUSH_EVERY`
+  events) and once more when the event stream ends (disconnect, shutdown): a flow that
+  batches its writes (the CDR flow) writes what it holds here, so nothing waits for long
+  and nothing is left behind.
 Flows keep state in the database and decide with pure functions; they never sleep on timers.
 """
 
@@ -59,6 +63,13 @@ class Flow:
 
     def tick(self, ctx: NodeContext) -> None:
         pass
+
+    def flush(self, ctx: NodeContext) -> None:
+        pass
+
+
+#: the dispatcher flushes the flows at least this often under a steady stream of events
+FLUSH_EVERY = 500
 
 
 def discover() -> list[Flow]:

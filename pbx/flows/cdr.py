@@ -1,18 +1,70 @@
-"""Every finished call becomes one CDR row (idempotent on the channel UUID)."""
+"""Every finished call becomes one CDR row (idempotent on the channel UUID).
+
+CDRs are written in batches: `on_event` keeps the few headers the CDR needs, and `flush` (the
+service calls it whenever the node's event queue runs empty, at least every FLUSH_EVERY events,
+and when the event stream ends) writes them all with a few statements. A delivery the database
+refuses costs only itself; a batch that cannot be written because the database is unreachable
+is kept (up to `max_pending` CDRs per node) and written at the next flush.
+"""
 
 from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.db import InterfaceError, OperationalError, connection
 
 from pbx.esl.protocol import Event
 from pbx.flows import Flow, NodeContext
 
+log = logging.getLogger(__name__)
 
+
+@dataclass
 class CdrFlow(Flow):
-    def on_event(self, ctx: NodeContext, event: Event) -> None:
-        from portal.calls.services import cdr_ingest
+    #: write as soon as this many CDRs wait, even if the event queue is not empty yet
+    batch_size: int = 500
+    #: CDRs kept per node while the database is unreachable; beyond that the oldest are dropped
+    max_pending: int = 100_000
+    # node name -> deliveries not written yet (the flow object serves every node)
+    pending: dict[str, list] = field(default_factory=dict, repr=False)
 
-        fields = dict(event.headers)
+    def on_event(self, ctx: NodeContext, event: Event) -> None:
+        from portal.calls.services import CdrDelivery, cdr_event_fields
+
+        fields = cdr_event_fields(event.headers)
         fields.setdefault("FreeSWITCH-Node", ctx.node)
-        cdr_ingest(fields, source="event")
+        pending = self.pending.setdefault(ctx.node, [])
+        pending.append(CdrDelivery(fields))
+        if len(pending) >= self.batch_size:
+            self.flush(ctx)
+
+    def flush(self, ctx: NodeContext) -> None:
+        from portal.calls.services import SOURCE_EVENT, cdr_ingest_batch
+
+        batch = self.pending.pop(ctx.node, None)
+        if not batch:
+            return
+        try:
+            result = cdr_ingest_batch(batch, source=SOURCE_EVENT)
+        except (OperationalError, InterfaceError):
+            # The database is down or the connection broke: keep the CDRs for the next flush
+            # (events that arrived meanwhile go after them) and let the service log it.
+            kept = batch + self.pending.get(ctx.node, [])
+            if len(kept) > self.max_pending:
+                log.error(
+                    "node %s: %d CDRs dropped, the database has been unreachable too long",
+                    ctx.node,
+                    len(kept) - self.max_pending,
+                )
+                kept = kept[-self.max_pending :]
+            self.pending[ctx.node] = kept
+            connection.close()
+            raise
+        if result.failed:
+            log.warning(
+                "node %s: %d of %d CDRs not stored", ctx.node, len(result.failed), len(batch)
+            )
 
 
 flow = CdrFlow(name="cdr", events=frozenset({"CHANNEL_HANGUP_COMPLETE"}))

@@ -24,11 +24,17 @@ import datetime as dt
 import json
 import logging
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import CharField
+from django.utils import timezone
 
 from portal.calls.models import CallRecord
 from portal.calls.signals import cdr_ingested
@@ -44,6 +50,8 @@ EXTENSION_RE = re.compile(r"^[1-9][0-9]{1,5}$")
 OUR_PREFIX = "pbx_"
 MAX_OUR_VARIABLES = 50
 MAX_VALUE_CHARS = 500
+#: rows per INSERT statement (fewer on SQLite if its parameter limit is lower)
+MAX_ROWS_PER_INSERT = 1000
 
 TEXT_FIELDS = [
     "node",
@@ -72,7 +80,9 @@ def _first(value) -> str:
         return ""
     if value is None or isinstance(value, dict):
         return ""
-    return str(value).strip()
+    # PostgreSQL stores no NUL in text or jsonb: one "%00" in a caller's name must not cost the
+    # whole CDR (and its billing)
+    return str(value).strip().replace("\x00", "")
 
 
 def _first_profile(callflow) -> dict:
@@ -134,12 +144,12 @@ def _count(value: str) -> int | None:
     return number if number >= 0 else None
 
 
-def _customer_id(tag: str) -> int | None:
-    """Our `pbx_customer` tag, only if it names an existing customer."""
+def _customer_tag(tag: str) -> int | None:
+    """Our `pbx_customer` tag as a customer id, if it looks like one. The writer keeps it only
+    if that customer exists (checked for the whole batch in the same statement)."""
     if not tag.isdigit() or len(tag) > 18:
         return None
-    customer_id = int(tag)
-    return customer_id if Customer.objects.filter(pk=customer_id).exists() else None
+    return int(tag)
 
 
 def _direction(get, var, callee: str) -> str:
@@ -161,8 +171,58 @@ def _direction(get, var, callee: str) -> str:
     return ""
 
 
-def cdr_fields(flat: dict, *, node: str = "") -> dict:
-    """The CallRecord fields of one event-style header dict (plus `uuid`)."""
+#: every header `cdr_fields` reads by name (besides the `variable_pbx_*` ones): the CDR flow
+#: decodes only these of an ESL event's ~105 headers (tests check the list is complete)
+CDR_HEADERS = (
+    "Unique-ID",
+    "FreeSWITCH-Node",
+    "FreeSWITCH-Switchname",
+    "Caller-ANI",
+    "Caller-Orig-Caller-ID-Number",
+    "Caller-Caller-ID-Number",
+    "Caller-Destination-Number",
+    "Caller-Context",
+    "Call-Direction",
+    "Hangup-Cause",
+    *(
+        f"variable_{name}"
+        for name in (
+            "uuid",
+            "effective_caller_id_number",
+            "origination_caller_id_number",
+            "start_epoch",
+            "answer_epoch",
+            "end_epoch",
+            "duration",
+            "billsec",
+            "direction",
+            "hangup_cause",
+            "pbx_customer",
+            "pbx_direction",
+            "pbx_recording",
+            "pbx_recording_path",
+        )
+    ),
+)
+OUR_VARIABLES = f"variable_{OUR_PREFIX}"
+
+
+def cdr_event_fields(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers of an ESL event that `cdr_fields` reads (first values), and no others."""
+    fields = {}
+    for name in CDR_HEADERS:
+        value = headers.get(name)
+        if value is not None:
+            fields[name] = value
+    for name in headers:
+        if name.startswith(OUR_VARIABLES):
+            fields[name] = headers[name]
+    return fields
+
+
+def cdr_fields(flat: Mapping, *, node: str = "") -> dict:
+    """The CallRecord fields of one event-style header dict (plus `uuid`). `customer_id` is
+    the tag as given: the writer drops it unless that customer exists."""
 
     def get(name: str) -> str:
         return _first(flat.get(name))[:MAX_VALUE_CHARS]
@@ -186,13 +246,13 @@ def cdr_fields(flat: dict, *, node: str = "") -> dict:
     if billsec is None and answered and ended:
         billsec = max(0, int((ended - answered).total_seconds()))
     ours = {}
-    for name in sorted(flat):
+    for name in sorted(name for name in flat if name.startswith(OUR_VARIABLES)):
         value = _first(flat[name])[:MAX_VALUE_CHARS]
-        if name.startswith(f"variable_{OUR_PREFIX}") and value and len(ours) < MAX_OUR_VARIABLES:
+        if value and len(ours) < MAX_OUR_VARIABLES:
             ours[name[len("variable_") :][:64]] = value
     return {
         "uuid": get("Unique-ID") or var("uuid"),
-        "customer_id": _customer_id(var("pbx_customer")),
+        "customer_id": _customer_tag(var("pbx_customer")),
         "node": (node or get("FreeSWITCH-Node") or get("FreeSWITCH-Switchname"))[:64],
         "direction": _direction(get, var, callee),
         "caller_number": caller[:64],
@@ -246,6 +306,142 @@ def _merge(record: CallRecord, data: dict, source: str) -> list[str]:
     return changed
 
 
+@dataclass(frozen=True)
+class CdrDelivery:
+    """One CDR as delivered: an event-style header mapping or a mod_json_cdr document (see
+    `cdr_ingest` for `node` and `uuid`)."""
+
+    fields: Mapping[str, Any]
+    node: str = ""
+    uuid: str = ""
+
+
+@dataclass
+class CdrBatchResult:
+    created: int = 0
+    merged: int = 0
+    #: deliveries that were refused (no Unique-ID) or that the database would not store, with why
+    failed: list[tuple[CdrDelivery, str]] = field(default_factory=list)
+
+
+def _prepare(delivery: CdrDelivery) -> dict:
+    fields = delivery.fields
+    if isinstance(fields.get("variables"), dict):
+        fields = json_cdr_flatten(dict(fields))
+    data = cdr_fields(fields, node=delivery.node)
+    data["uuid"] = data["uuid"] or _first(delivery.uuid)
+    if not UUID_RE.match(data["uuid"]):
+        raise ValidationError(
+            {"uuid": f"no usable Unique-ID in the CDR ({data['uuid'][:80]!r})"}, code="no_uuid"
+        )
+    return data
+
+
+def _insert_new(rows: list[dict], source: str, now: dt.datetime) -> dict[str, tuple[int, Any]]:
+    """INSERT the rows whose Unique-ID is not stored yet, in one statement per chunk.
+
+    `ON CONFLICT (uuid) DO NOTHING` makes it idempotent (also against a concurrent writer: the
+    loser waits for the winner's commit and inserts nothing); `RETURNING` says which rows are
+    new. The customer tag is checked in the same statement by a subquery. Returns
+    {uuid: (id, customer_id)} of the rows inserted."""
+    meta = CallRecord._meta
+    qn = connection.ops.quote_name
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    customers = Customer._meta
+    # table and column names come from the models, values are parameters
+    pk_column, customer_table = qn(customers.pk.column), qn(customers.db_table)
+    customer_sql = f"(SELECT {pk_column} FROM {customer_table} WHERE {pk_column} = %s)"  # noqa: S608
+    row_sql = "(" + ", ".join(customer_sql if f.name == "customer" else "%s" for f in fields) + ")"
+    columns = ", ".join(qn(f.column) for f in fields)
+    head = f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES "  # noqa: S608
+    tail = (
+        f" ON CONFLICT ({qn('uuid')}) DO NOTHING "
+        f"RETURNING {qn(meta.pk.column)}, {qn('uuid')}, {qn('customer_id')}"
+    )
+    prep = [
+        (f.attname, None if f.name == "customer" or isinstance(f, CharField) else f) for f in fields
+    ]
+    limit = connection.features.max_query_params or 65535
+    chunk = max(1, min(MAX_ROWS_PER_INSERT, limit // len(fields)))
+    inserted: dict[str, tuple[int, Any]] = {}
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            params: list = []
+            for data in part:
+                values = {**data, "sources": [source], "created_at": now, "updated_at": now}
+                for attname, f in prep:
+                    value = values[attname]
+                    params.append(value if f is None else f.get_db_prep_save(value, connection))
+            cursor.execute(head + ", ".join([row_sql] * len(part)) + tail, params)
+            for pk, uuid, customer_id in cursor.fetchall():
+                inserted[uuid] = (pk, customer_id)
+    return inserted
+
+
+def _write(items: list[dict], source: str) -> list[tuple[CallRecord, bool]]:
+    """Store prepared CDRs in one transaction: (record, created) for each, in order.
+
+    New Unique-IDs go in with one INSERT; deliveries of stored ones (or repeated within the
+    batch) are merged into rows locked in Unique-ID order, and written with one UPDATE. Each
+    delivery is merged exactly as `cdr_ingest` would have merged it alone, in order, and sends
+    the same `cdr_ingested` signals on commit."""
+    now = timezone.now()
+    first: dict[str, int] = {}
+    for index, data in enumerate(items):
+        first.setdefault(data["uuid"], index)
+    results: list[tuple[CallRecord, bool] | None] = [None] * len(items)
+    signals: list[tuple[int, bool, bool]] = []
+    with transaction.atomic():
+        # sorted: concurrent writers take row locks in the same order (no deadlock)
+        inserted = _insert_new([items[first[u]] for u in sorted(first)], source, now)
+        records: dict[str, CallRecord] = {}
+        for uuid, (pk, customer_id) in inserted.items():
+            data = {**items[first[uuid]], "customer_id": customer_id}
+            record = CallRecord(id=pk, **data, sources=[source], created_at=now, updated_at=now)
+            records[uuid] = record
+            results[first[uuid]] = (record, True)
+            signals.append((pk, True, record.is_complete))
+        rest = [index for index, result in enumerate(results) if result is None]
+        if rest:
+            stored = sorted({items[i]["uuid"] for i in rest} - records.keys())
+            query = CallRecord.objects.select_for_update().filter(uuid__in=stored)
+            records.update((r.uuid, r) for r in query.order_by("uuid"))
+            tags = {items[i]["customer_id"] for i in rest} - {None}
+            known = set(Customer.objects.filter(pk__in=tags).values_list("pk", flat=True))
+            changed: dict[str, set[str]] = {}
+            for index in rest:
+                data = items[index]
+                if data["customer_id"] not in known:
+                    data = {**data, "customer_id": None}
+                record = records[data["uuid"]]
+                was_complete = record.is_complete
+                names = _merge(record, data, source)
+                if names:
+                    changed.setdefault(record.uuid, set()).update(names)
+                if record.is_complete and not was_complete:
+                    signals.append((record.pk, False, True))
+                results[index] = (record, False)
+            if changed:
+                for uuid in changed:
+                    records[uuid].updated_at = now
+                CallRecord.objects.bulk_update(
+                    [records[uuid] for uuid in sorted(changed)],
+                    sorted(set().union(*changed.values()) | {"updated_at"}),
+                )
+        for pk, created, complete in signals:
+            transaction.on_commit(
+                partial(
+                    cdr_ingested.send,
+                    sender=CallRecord,
+                    call_record_id=pk,
+                    created=created,
+                    complete=complete,
+                )
+            )
+    return results  # type: ignore[return-value]
+
+
 def cdr_ingest(fields: dict, *, source: str, node: str = "", uuid: str = "") -> CallRecord:
     """Store one CDR delivery; one row per Unique-ID, merged with earlier deliveries.
 
@@ -257,38 +453,59 @@ def cdr_ingest(fields: dict, *, source: str, node: str = "", uuid: str = "") -> 
     `cdr_ingested` is sent on commit when the row is created or just became complete."""
     if source not in SOURCE_RANK:
         raise ValueError(f"unknown CDR source {source!r}")
-    if isinstance(fields.get("variables"), dict):
-        fields = json_cdr_flatten(fields)
-    data = cdr_fields(fields, node=node)
-    data["uuid"] = data["uuid"] or _first(uuid)
-    if not UUID_RE.match(data["uuid"]):
-        raise ValidationError(
-            {"uuid": f"no usable Unique-ID in the CDR ({data['uuid'][:80]!r})"}, code="no_uuid"
-        )
-    with transaction.atomic():
-        record, created = CallRecord.objects.get_or_create(
-            uuid=data["uuid"], defaults={**data, "sources": [source]}
-        )
-        became_complete = False
-        if not created:
-            record = CallRecord.objects.select_for_update().get(pk=record.pk)
-            was_complete = record.is_complete
-            changed = _merge(record, data, source)
-            if changed:
-                record.save(update_fields=[*changed, "updated_at"])
-            became_complete = record.is_complete and not was_complete
-        if created or became_complete:
-            record_id, complete = record.pk, record.is_complete
-            transaction.on_commit(
-                lambda: cdr_ingested.send(
-                    sender=CallRecord,
-                    call_record_id=record_id,
-                    created=created,
-                    complete=complete,
-                )
-            )
+    data = _prepare(CdrDelivery(fields, node=node, uuid=uuid))
+    ((record, created),) = _write([data], source)
     log.debug("cdr %s from %s (%s)", record.uuid, source, "new" if created else "merged")
     return record
+
+
+def cdr_ingest_batch(deliveries: Sequence[CdrDelivery], *, source: str) -> CdrBatchResult:
+    """Store many CDR deliveries of one source with a few statements, as `cdr_ingest` would
+    store them one by one (same rows, same merges, same signals; idempotent on Unique-ID).
+
+    A delivery without a Unique-ID, or one the database refuses (a value out of range...), is
+    reported in `failed` and logged; it never costs the others: a batch that fails is split in
+    halves until the bad delivery stands alone. Errors of the connection itself
+    (OperationalError, InterfaceError: the database is down or went away) are raised, so the
+    caller can keep the batch and try again."""
+    if source not in SOURCE_RANK:
+        raise ValueError(f"unknown CDR source {source!r}")
+    result = CdrBatchResult()
+    prepared: list[tuple[CdrDelivery, dict]] = []
+    for delivery in deliveries:
+        try:
+            prepared.append((delivery, _prepare(delivery)))
+        except ValidationError as exc:
+            log.warning("CDR refused: %s", "; ".join(exc.messages))
+            result.failed.append((delivery, "; ".join(exc.messages)))
+    _write_halving(prepared, source, result)
+    return result
+
+
+def _write_halving(
+    prepared: list[tuple[CdrDelivery, dict]], source: str, result: CdrBatchResult
+) -> None:
+    if not prepared:
+        return
+    try:
+        written = _write([data for _, data in prepared], source)
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:
+        if len(prepared) == 1:
+            delivery, data = prepared[0]
+            log.exception("CDR %s could not be stored", data["uuid"])
+            result.failed.append((delivery, f"{type(exc).__name__}: {exc}"))
+            return
+        half = len(prepared) // 2
+        _write_halving(prepared[:half], source, result)
+        _write_halving(prepared[half:], source, result)
+        return
+    for _, created in written:
+        if created:
+            result.created += 1
+        else:
+            result.merged += 1
 
 
 # --- the mod_json_cdr HTTP body --------------------------------------------------------------
