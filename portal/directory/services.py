@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from portal.directory.models import Department, Employee, PhoneNumber
 from portal.directory.phone import to_e164
 from portal.events import announce_config_change
+from portal.notifications.http import UrlRefused, parse_http_url
 from portal.tenants.models import Customer
 
 DEPARTMENT_FIELDS = (
@@ -75,6 +76,18 @@ def check_webhook(*, notify_webhook: bool, webhook_url: str | None) -> None:
         raise ValidationError(
             _("Укажите адрес вебхука или отключите оповещение."), code="webhook_url_missing"
         )
+    if webhook_url:
+        try:
+            parse_http_url(webhook_url)
+        except UrlRefused:
+            # userinfo, backslashes, odd hosts: the HTTP client could call somewhere else
+            raise ValidationError(
+                _(
+                    "Адрес вебхука: только http(s)://имя-сервера[:порт]/путь, без имени "
+                    "пользователя, пароля, пробелов и обратной косой черты."
+                ),
+                code="webhook_url_refused",
+            ) from None
 
 
 def _optional_e164(value: str | None) -> str:

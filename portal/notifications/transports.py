@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
-import socket
 import time
 from email.utils import make_msgid
 from smtplib import SMTPException, SMTPRecipientsRefused
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -33,7 +31,13 @@ from twilio.rest import Client as TwilioClient
 
 from portal.directory.models import Department
 from portal.directory.phone import to_e164
-from portal.notifications.http import HttpError, http_post
+from portal.notifications.http import (
+    HttpError,
+    UrlRefused,
+    http_post,
+    parse_http_url,
+    resolve_checked,
+)
 from portal.notifications.models import Delivery, PortalNotice
 from portal.tenants.models import User
 
@@ -277,22 +281,6 @@ def webhook_signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _refuse_private_address(host: str, port: int) -> None:
-    try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise TransportError(f"cannot resolve {host}: {exc}")
-    for *_, sockaddr in infos:
-        ip = ipaddress.ip_address(sockaddr[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-            ip = ip.ipv4_mapped
-        if not ip.is_global or ip.is_multicast:
-            raise TransportError(
-                f"{host} resolves to non-public address {ip} (WEBHOOK_ALLOW_PRIVATE is off)",
-                permanent=True,
-            )
-
-
 @register
 class WebhookTransport(Transport):
     channel = Delivery.Channel.WEBHOOK
@@ -304,15 +292,16 @@ class WebhookTransport(Transport):
 
     def send(self, delivery):
         url = delivery.target
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise TransportError(f"not an http(s) URL: {url!r}", permanent=True)
-        if not getattr(settings, "WEBHOOK_ALLOW_PRIVATE", False):
-            try:
-                port = parts.port or (443 if parts.scheme == "https" else 80)
-            except ValueError:
-                raise TransportError(f"bad port in {url!r}", permanent=True)
-            _refuse_private_address(parts.hostname, port)
+        # One lookup, every address checked, and the connection goes to the checked address.
+        try:
+            target = parse_http_url(url)
+            address = resolve_checked(
+                target, allow_private=bool(getattr(settings, "WEBHOOK_ALLOW_PRIVATE", False))
+            )
+        except UrlRefused as exc:
+            raise TransportError(str(exc), permanent=True) from None
+        except HttpError as exc:
+            raise TransportError(str(exc)) from None
         notification = delivery.notification
         department = notification.department
         if department is None:
@@ -331,6 +320,7 @@ class WebhookTransport(Transport):
                     "X-PBX-Signature": webhook_signature(department.webhook_secret, body),
                 },
                 timeout=settings.WEBHOOK_TIMEOUT,
+                connect_to=address,
             )
         except HttpError as exc:
             raise TransportError(str(exc))
