@@ -57,3 +57,12 @@ def _fresh_xml_cache():
         pass
     yield
     xmlcache.reset_store()
+
+
+@pytest.fixture(autouse=True)
+def _own_throttle_counters(settings):
+    """Throttle counters (portal.web.throttle) of this test only: Redis keys outlive a test's
+    transaction, and other runs may share the Redis database."""
+    import uuid
+
+    settings.THROTTLE_PREFIX = f"test-{uuid.uuid4().hex[:12]}"

@@ -34,6 +34,7 @@ from portal.integrated.models import (
 )
 from portal.notifications.models import Delivery, Notification
 from portal.notifications.services import direct_message
+from portal.web import throttle
 
 log = logging.getLogger(__name__)
 
@@ -78,16 +79,38 @@ def service_of_number(number: str) -> IntegratedService | None:
 # -- callers: login by SMS code ------------------------------------------------------------------
 
 
-def code_send(*, phone: str, now=None) -> str:
-    """Text a 6-digit code to `phone`. Returns the E.164 it went to."""
+def code_send(*, phone: str, now=None, ip: str | None = None, session: str | None = None) -> str:
+    """Text a 6-digit code to `phone`. Returns the E.164 it went to.
+
+    Throttled (`portal.web.throttle`, atomic counters) per browser session, per client IP, per
+    phone and for the whole platform per hour, in that order: a request refused by one limit
+    does not use up the next ones. Against SMS pumping, the IP and session limits stop one
+    client texting many numbers; the global one caps the bill if many clients do."""
     now = now or timezone.now()
     try:
         e164 = to_e164(phone, region="RU")
     except ValidationError:
         raise ValidationError(_("Номер телефона в международном формате.")) from None
-    recent = LoginCode.objects.filter(phone=e164, created_at__gt=now - dt.timedelta(hours=1))
-    if recent.count() >= CODES_PER_HOUR:
-        raise ValidationError(_("Слишком много кодов, попробуйте через час."))
+    stamp = now.timestamp()
+    limits = [
+        (f"sms-session:{session}", "SMS_CODES_PER_SESSION_HOUR", 5, session),
+        (f"sms-ip:{ip}", "SMS_CODES_PER_IP_HOUR", 10, ip),
+        (f"sms-phone:{e164}", "SMS_CODES_PER_PHONE_HOUR", CODES_PER_HOUR, e164),
+        ("sms-global", "SMS_CODES_PER_HOUR", 500, "all"),
+    ]
+    for key, setting, default, present in limits:
+        if not present:
+            continue
+        verdict = throttle.hit(
+            key, limit=int(getattr(settings, setting, default)), window=3600, now=stamp
+        )
+        if not verdict.allowed:
+            log.warning("login code to %s refused: %s over its limit", e164, key.split(":")[0])
+            raise ValidationError(
+                _("Слишком много запросов кода. Попробуйте через %(n)d мин.")
+                % {"n": verdict.retry_minutes},
+                code="throttled",
+            )
     code = f"{secrets.randbelow(10**6):06d}"
     with transaction.atomic():
         LoginCode.objects.filter(phone=e164, used=False).update(used=True)

@@ -36,6 +36,7 @@ from portal.integrated.models import (
     TrustedPerson,
 )
 from portal.tenants.models import User
+from portal.web import throttle
 from portal.web.access import customer_page
 from portal.web.photos import MAX_PHOTO_BYTES, photo_discard, photo_response, store_photo
 
@@ -123,6 +124,7 @@ class CodeForm(forms.Form):
 def login(request):
     step = "phone"
     phone_form, code_form = PhoneForm(), None
+    throttled = False
     if request.method == "POST" and "code" in request.POST:
         code_form = CodeForm(request.POST)
         step = "code"
@@ -142,13 +144,22 @@ def login(request):
         phone_form = PhoneForm(request.POST)
         if phone_form.is_valid():
             try:
-                e164 = services.code_send(phone=phone_form.cleaned_data["phone"])
+                if not request.session.session_key:
+                    request.session.save()
+                e164 = services.code_send(
+                    phone=phone_form.cleaned_data["phone"],
+                    ip=throttle.client_ip(request),
+                    session=request.session.session_key,
+                )
             except ValidationError as exc:
                 phone_form.add_error("phone", exc.messages)
+                throttled = throttled or exc.code == "throttled"
             else:
                 step, code_form = "code", CodeForm(initial={"phone": e164})
     status = (
-        400
+        429
+        if throttled
+        else 400
         if request.method == "POST"
         and ((step == "phone" and phone_form.errors) or (code_form and code_form.errors))
         else 200
