@@ -6,7 +6,7 @@ import itertools
 
 from portal.billing import catalog
 from portal.billing.models import Tariff
-from portal.directory.models import Department, Employee, PhoneNumber
+from portal.directory.models import Department, Employee, PhoneNumber, PlatformNumber
 from portal.tenants.models import Customer, User
 
 _seq = itertools.count(1)
@@ -45,3 +45,8 @@ def number(cust: Customer, e164: str | None = None, **kw) -> PhoneNumber:
     return PhoneNumber.objects.create(
         customer=cust, e164=e164 or f"+7495{next(_seq) + 1000000:07d}", **kw
     )
+
+
+def platform_numbers(*e164s: str) -> list[PlatformNumber]:
+    """Numbers the platform owns (the inventory customers pick from), free for the taking."""
+    return [PlatformNumber.objects.get_or_create(e164=e164)[0] for e164 in e164s]

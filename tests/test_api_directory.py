@@ -11,6 +11,8 @@ from portal.events import config_changed
 from portal.tenants.models import ApiToken
 from tests import factories
 
+NOT_OFFERED = "Этого номера нет среди свободных номеров платформы: выберите номер из списка."
+
 
 @pytest.fixture
 def api(customer, django_capture_on_commit_callbacks):
@@ -199,6 +201,7 @@ def test_an_extension_is_unique_within_a_customer(api, customer, other_customer,
 
 def test_a_number_is_stored_in_e164_whatever_the_spelling(api, customer, announced):
     dept = factories.department(customer)
+    factories.platform_numbers("+74951234567")
     response = api.post(
         "/api/v1/numbers/",
         {"e164": "8 (495) 123-45-67", "kind": "multichannel", "department": dept.pk},
@@ -213,6 +216,7 @@ def test_a_number_is_stored_in_e164_whatever_the_spelling(api, customer, announc
 
 def test_a_number_can_be_renumbered_relabelled_and_removed(api, customer, announced):
     number = factories.number(customer, e164="+74951234567")
+    factories.platform_numbers("+74951234567", "+74951234568")
     response = api.put(
         f"/api/v1/numbers/{number.pk}/",
         {"e164": "+74951234568", "kind": "regular", "label": "Офис"},
@@ -241,11 +245,12 @@ def test_a_malformed_phone_number_is_a_400_with_a_message_and_saves_nothing(api,
 
 
 def test_a_number_already_used_by_any_customer_is_a_400(api, customer, other_customer, announced):
+    factories.platform_numbers("+74951234567")
     factories.number(other_customer, e164="+74951234567")
     response = api.post("/api/v1/numbers/", {"e164": "8 495 123 45 67"}, format="json")
     assert response.status_code == 400
     message = response.json()["e164"][0]
-    assert message == "Номер уже подключён."
+    assert message == NOT_OFFERED
     assert other_customer.name not in response.content.decode()
     assert PhoneNumber.objects.count() == 1
     assert announced == []
@@ -254,11 +259,12 @@ def test_a_number_already_used_by_any_customer_is_a_400(api, customer, other_cus
 def test_changing_a_number_to_one_already_in_use_is_a_400_and_keeps_the_old_one(
     api, customer, announced
 ):
+    factories.platform_numbers("+74951234567", "+74951234568")
     factories.number(customer, e164="+74951234567")
     mine = factories.number(customer, e164="+74951234568")
     response = api.patch(f"/api/v1/numbers/{mine.pk}/", {"e164": "+74951234567"}, format="json")
     assert response.status_code == 400
-    assert response.json()["e164"] == ["Номер уже подключён."]
+    assert response.json()["e164"] == [NOT_OFFERED]
     mine.refresh_from_db()
     assert mine.e164 == "+74951234568"
     assert announced == []
@@ -283,13 +289,14 @@ def test_a_non_numeric_id_is_a_404(api):
 def test_the_api_and_the_portal_reject_a_taken_number_with_the_same_message(
     api, customer, admin_client
 ):
+    factories.platform_numbers("+74951234567")
     factories.number(customer, e164="+74951234567")
     from_api = api.post("/api/v1/numbers/", {"e164": "+74951234567"}, format="json")
     from_page = admin_client.post(
         reverse("web:number_create"), {"e164": "+74951234567", "kind": "regular"}
     )
-    assert from_api.json()["e164"] == ["Номер уже подключён."]
-    assert "Номер уже подключён." in from_page.content.decode()
+    assert from_api.json()["e164"] == [NOT_OFFERED]
+    assert NOT_OFFERED in from_page.content.decode()
 
 
 @pytest.mark.parametrize(

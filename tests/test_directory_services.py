@@ -7,9 +7,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from portal.directory import services
-from portal.directory.models import Department, Employee, PhoneNumber
+from portal.directory.models import Department, Employee, PhoneNumber, PlatformNumber
 from portal.events import config_changed
 from tests import factories
+
+NOT_OFFERED = "Этого номера нет среди свободных номеров платформы: выберите номер из списка."
 
 
 @pytest.fixture
@@ -43,6 +45,7 @@ def test_a_write_is_announced_only_when_its_transaction_commits(
 
 
 def test_a_write_rolled_back_by_the_caller_announces_nothing(customer, announced, committing):
+    factories.platform_numbers("+74951234567")
     with committing():
         with pytest.raises(RuntimeError), transaction.atomic():
             services.number_create(customer=customer, e164="+74951234567")
@@ -188,6 +191,7 @@ def test_an_extension_taken_at_another_customer_is_free(customer, other_customer
 
 
 def test_a_number_is_stored_as_e164_updated_and_deleted(customer, announced, committing):
+    factories.platform_numbers("+74951234567")
     with committing():
         num = services.number_create(customer=customer, e164="8 495 123-45-67")
     assert (num.e164, num.kind) == ("+74951234567", PhoneNumber.Kind.REGULAR)
@@ -204,11 +208,54 @@ def test_a_number_is_stored_as_e164_updated_and_deleted(customer, announced, com
 def test_a_number_held_by_any_customer_is_taken_without_saying_by_whom(
     customer, other_customer, announced, committing
 ):
+    factories.platform_numbers("+74951234567")
     factories.number(other_customer, "+74951234567")
     with committing(), pytest.raises(ValidationError) as err:
         services.number_create(customer=customer, e164="+7 495 123 45 67")
-    assert err.value.message_dict == {"e164": ["Номер уже подключён."]}
+    assert err.value.message_dict == {"e164": [NOT_OFFERED]}
     assert announced == []
+
+
+def test_a_number_the_platform_does_not_own_cannot_be_claimed_and_says_the_same(
+    customer, announced, committing
+):
+    """Free-typed numbers were first come, first served: +74950000009 -> 201, then used as
+    caller ID. Now only the platform's own free numbers can be picked, and the refusal is the
+    same whether the number is unknown, held back or another customer's."""
+    factories.platform_numbers("+74950000001")
+    PlatformNumber.objects.create(e164="+74950000002", is_available=False)
+    for e164 in ("+74950000009", "+74950000002"):
+        with committing(), pytest.raises(ValidationError) as err:
+            services.number_create(customer=customer, e164=e164)
+        assert err.value.message_dict == {"e164": [NOT_OFFERED]}
+    assert not PhoneNumber.objects.exists()
+    assert announced == []
+    services.number_create(customer=customer, e164="+74950000001")
+    assert list(services.free_platform_numbers()) == []
+
+
+def test_renumbering_needs_a_free_platform_number_too(customer):
+    num = factories.number(customer, "+74951234567")
+    with pytest.raises(ValidationError) as err:
+        services.number_update(customer=customer, number_id=num.pk, e164="+74950000009")
+    assert err.value.message_dict == {"e164": [NOT_OFFERED]}
+    factories.platform_numbers("+74950000009")
+    services.number_update(customer=customer, number_id=num.pk, e164="+74950000009")
+    num.refresh_from_db()
+    assert num.e164 == "+74950000009"
+
+
+def test_the_platform_adds_numbers_once_and_removes_only_free_ones(customer):
+    added = services.platform_number_add(e164="8 495 000-00-01", note="контракт 17")
+    assert added.e164 == "+74950000001"
+    with pytest.raises(ValidationError):
+        services.platform_number_add(e164="+74950000001")
+    services.number_create(customer=customer, e164="+74950000001")
+    with pytest.raises(ValidationError):
+        services.platform_number_remove(e164="+74950000001")
+    services.number_delete(customer=customer, number_id=PhoneNumber.objects.get().pk)
+    services.platform_number_remove(e164="+74950000001")
+    assert not PlatformNumber.objects.exists()
 
 
 def test_a_number_keeps_its_own_value_on_update(customer):

@@ -104,6 +104,7 @@ def test_a_new_number_is_routed_on_the_next_call(
 ):
     assert "UNALLOCATED_NUMBER" in text(dialplan(client, "public", "74951119999"))
     assert "UNALLOCATED_NUMBER" in text(dialplan(client, "public", "74951119999"))
+    factories.platform_numbers("+74951119999")
     with django_capture_on_commit_callbacks(execute=True):
         directory.number_create(
             customer=customer, e164="+74951119999", kind=PhoneNumber.Kind.MULTICHANNEL
@@ -137,6 +138,7 @@ def test_a_new_department_queue_is_in_the_next_callcenter_load(
     client, customer, office, cache, django_capture_on_commit_callbacks
 ):
     before = text(callcenter(client))
+    factories.platform_numbers("+74951118888")
     with django_capture_on_commit_callbacks(execute=True):
         dept = directory.department_create(customer=customer, name="Склад")
         directory.number_create(

@@ -34,3 +34,15 @@ class IsSignedInCustomerAdmin(BasePermission):
         if isinstance(user, TokenUser) or not (user and user.is_authenticated):
             return False
         return bool(getattr(user, "is_customer_admin", False))
+
+
+class IsPlatformStaff(BasePermission):
+    """Platform operators (staff users signed in to the portal), never a customer's token."""
+
+    message = "Only the platform's operators may manage the platform's numbers."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if isinstance(user, TokenUser) or not (user and user.is_authenticated):
+            return False
+        return bool(getattr(user, "is_staff", False))

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from portal.billing.models import LedgerEntry
-from portal.directory.models import Department, Employee, PhoneNumber
+from portal.directory.models import Department, Employee, PhoneNumber, PlatformNumber
 from portal.directory.services import DEPARTMENT_FIELDS
 from portal.tenants.models import ApiToken
 
@@ -86,8 +86,8 @@ class EmployeeCreatedSerializer(EmployeeSerializer):
 class NumberSerializer(serializers.ModelSerializer):
     e164 = serializers.CharField(
         max_length=32,
-        help_text="Phone number; stored as E.164 (`+74951234567`). Numbers without `+` are "
-        "read as Russian numbers.",
+        help_text="One of the platform's free numbers (`GET /api/v1/numbers/available/`); "
+        "stored as E.164 (`+74951234567`). Any other number is a 400.",
     )
     department = DepartmentIdField()
 
@@ -185,3 +185,22 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
 
     class Meta(ApiTokenSerializer.Meta):
         fields = [*ApiTokenSerializer.Meta.fields, "key"]
+
+
+class AvailableNumberSerializer(serializers.Serializer):
+    e164 = serializers.CharField(read_only=True)
+
+
+class PlatformNumberSerializer(serializers.ModelSerializer):
+    e164 = serializers.CharField(max_length=32, help_text="Stored as E.164.")
+    customer = serializers.SerializerMethodField(
+        help_text="Id of the customer holding the number, or null when it is free."
+    )
+
+    class Meta:
+        model = PlatformNumber
+        fields = ["id", "e164", "is_available", "note", "customer", "added_at"]
+        read_only_fields = ["id", "customer", "added_at"]
+
+    def get_customer(self, obj) -> int | None:
+        return self.context.get("holders", {}).get(obj.e164)

@@ -20,16 +20,17 @@ from django.utils.translation import get_language
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.api import serializers as s
-from portal.api.permissions import IsSignedInCustomerAdmin
+from portal.api.permissions import IsPlatformStaff, IsSignedInCustomerAdmin
 from portal.billing import services as billing_services
 from portal.billing.models import LedgerEntry, Option, OptionPeriod
 from portal.billing.selectors import customer_balance, month_bounds
 from portal.directory import services as directory_services
-from portal.directory.models import Department, Employee, PhoneNumber
+from portal.directory.models import Department, Employee, PhoneNumber, PlatformNumber
 from portal.tenants.models import ApiToken
 
 ID_REGEX = r"[0-9]+"
@@ -117,6 +118,45 @@ class NumberViewSet(DirectoryViewSet):
     update_service = staticmethod(directory_services.number_update)
     delete_service = staticmethod(directory_services.number_delete)
     id_argument = "number_id"
+
+    @extend_schema(
+        summary="The platform's free numbers, to pick one from",
+        responses=s.AvailableNumberSerializer(many=True),
+    )
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def available(self, request):
+        rows = directory_services.free_platform_numbers().order_by("e164")[:500]
+        return Response(s.AvailableNumberSerializer(rows, many=True).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="The platform's numbers (platform operators only)"),
+    create=extend_schema(summary="Add a number the platform owns (platform operators only)"),
+    destroy=extend_schema(summary="Remove a free number (platform operators only)"),
+)
+class PlatformNumberViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The inventory customers pick their numbers from; who holds each number."""
+
+    queryset = PlatformNumber.objects.all()
+    serializer_class = s.PlatformNumberSerializer
+    permission_classes = [IsPlatformStaff]
+    lookup_value_regex = ID_REGEX
+
+    def get_serializer_context(self):
+        holders = dict(PhoneNumber.objects.values_list("e164", "customer_id"))
+        return {**super().get_serializer_context(), "holders": holders}
+
+    def perform_create(self, serializer) -> None:
+        serializer.instance = directory_services.platform_number_add(**serializer.validated_data)
+
+    def perform_destroy(self, instance) -> None:
+        directory_services.platform_number_remove(e164=instance.e164)
 
 
 def _option_rows(customer_id: int, options=None) -> list[dict]:

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from portal.directory import services
 from portal.directory.models import Department, PhoneNumber, extension_validator
+from portal.directory.phone import display as display_number
 from portal.tenants.models import Customer
 
 
@@ -112,11 +113,26 @@ class EmployeeForm(DirectoryForm):
 
 
 class NumberForm(DirectoryForm):
-    e164 = forms.CharField(
-        label=_("номер"), max_length=32, help_text=_("в любом виде, например +7 495 123-45-67")
+    # Numbers come from the platform's inventory: a choice of the free ones (and, when editing,
+    # the row's own), never typed in. The service checks again under a lock.
+    e164 = forms.ChoiceField(
+        label=_("номер"), help_text=_("свободные номера платформы"), choices=()
     )
     kind = forms.ChoiceField(
         label=_("тип"), choices=PhoneNumber.Kind.choices, initial=PhoneNumber.Kind.REGULAR
     )
     department = forms.Field()  # replaced per customer by DirectoryForm
     label = forms.CharField(label=_("подпись"), max_length=120, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        offered = list(
+            services.free_platform_numbers().order_by("e164").values_list("e164", flat=True)
+        )
+        own = (self.initial or {}).get("e164")
+        if own and own not in offered:
+            offered.insert(0, own)
+        self.fields["e164"].choices = [(e164, display_number(e164)) for e164 in offered]
+        self.fields["e164"].error_messages["invalid_choice"] = _(
+            "Этого номера нет среди свободных номеров платформы: выберите номер из списка."
+        )

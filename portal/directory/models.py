@@ -132,3 +132,28 @@ class PhoneNumber(models.Model):
 
     def __str__(self) -> str:
         return self.e164
+
+
+class PlatformNumber(models.Model):
+    """A number the platform owns (bought from a carrier): the inventory customers pick from.
+
+    A customer's `PhoneNumber` can only be one of these; "free" means available and not held by
+    any customer. Managed by the platform: Django admin, `manage.py platform_numbers`, and
+    `/api/v1/platform/numbers/` (platform staff)."""
+
+    e164 = models.CharField(_("номер"), max_length=16, unique=True)
+    is_available = models.BooleanField(
+        _("можно выдавать"),
+        default=True,
+        help_text=_("Снимите, чтобы придержать номер: клиенты его не увидят."),
+    )
+    note = models.CharField(_("заметка"), max_length=200, blank=True)
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["e164"]
+        verbose_name = _("номер платформы")
+        verbose_name_plural = _("номера платформы")
+
+    def __str__(self) -> str:
+        return self.e164

@@ -20,7 +20,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, models, transaction
 from django.utils.translation import gettext as _
 
-from portal.directory.models import Department, Employee, PhoneNumber
+from portal.directory.models import Department, Employee, PhoneNumber, PlatformNumber
 from portal.directory.phone import to_e164
 from portal.events import announce_config_change
 from portal.notifications.http import UrlRefused, parse_http_url
@@ -265,11 +265,32 @@ def employee_delete(*, customer: Customer, employee_id: int) -> None:
 # --- numbers ---------------------------------------------------------------------------------
 
 
+def _number_not_offered() -> str:
+    # One message whether the number is unknown, held back or another customer's: a tenant
+    # never learns who has a number.
+    return _("Этого номера нет среди свободных номеров платформы: выберите номер из списка.")
+
+
+def _claim_platform_number(e164: str, *, current: PhoneNumber) -> None:
+    """`e164` must be a free number of the platform's inventory (or the row's own number).
+    The inventory row is locked, so two customers picking it at once cannot both get it."""
+    if current.pk and current.e164 == e164:
+        return
+    offered = (
+        PlatformNumber.objects.select_for_update().filter(e164=e164, is_available=True).first()
+    )
+    if offered is None or PhoneNumber.objects.filter(e164=e164).exclude(pk=current.pk).exists():
+        raise ValidationError(_number_not_offered(), code="not_offered")
+
+
 def _number_apply(num: PhoneNumber, *, customer: Customer, fields: dict) -> PhoneNumber:
     _only(fields, NUMBER_FIELDS, "number")
     errors = _Errors()
     if "e164" in fields:
-        num.e164 = errors.check("e164", to_e164, fields["e164"])
+        e164 = errors.check("e164", to_e164, fields["e164"])
+        if e164 is not None:
+            errors.check("e164", _claim_platform_number, e164, current=num)
+            num.e164 = e164
     if "kind" in fields:
         num.kind = fields["kind"]
         if num.kind not in PhoneNumber.Kind.values:
@@ -278,13 +299,7 @@ def _number_apply(num: PhoneNumber, *, customer: Customer, fields: dict) -> Phon
         num.department = errors.check("department", _own_department, customer, fields["department"])
     if "label" in fields:
         num.label = (fields["label"] or "").strip()
-    # Numbers are unique across the platform, whoever owns them: say so without naming them.
-    taken = _("Номер уже подключён.")
-    if "e164" not in errors and (
-        PhoneNumber.objects.filter(e164=num.e164).exclude(pk=num.pk).exists()
-    ):
-        errors["e164"] = [taken]
-    _save(num, errors=errors, unique_errors={"e164": taken}, what="number")
+    _save(num, errors=errors, unique_errors={"e164": _number_not_offered()}, what="number")
     return num
 
 
@@ -306,3 +321,40 @@ def number_update(*, customer: Customer, number_id: int, **fields) -> PhoneNumbe
 @transaction.atomic
 def number_delete(*, customer: Customer, number_id: int) -> None:
     _delete(PhoneNumber.objects.for_customer(customer), pk=number_id, what="number")
+
+
+# --- the platform's inventory (platform staff only: admin, management command, platform API) --
+
+
+def free_platform_numbers():
+    """Numbers customers may pick: available and held by nobody."""
+    held = PhoneNumber.objects.values("e164")
+    return PlatformNumber.objects.filter(is_available=True).exclude(e164__in=held)
+
+
+@transaction.atomic
+def platform_number_add(*, e164: str, note: str = "", is_available: bool = True) -> PlatformNumber:
+    """Add a number the platform owns to the inventory (stored as E.164 whatever the spelling)."""
+    errors = _Errors()
+    number = PlatformNumber(
+        e164=errors.check("e164", to_e164, e164) or "",
+        note=(note or "").strip()[:200],
+        is_available=is_available,
+    )
+    if "e164" not in errors and PlatformNumber.objects.filter(e164=number.e164).exists():
+        errors["e164"] = [_("Этот номер уже есть у платформы.")]
+    if errors:
+        raise ValidationError(dict(errors))
+    number.save()
+    return number
+
+
+@transaction.atomic
+def platform_number_remove(*, e164: str) -> None:
+    """Take a number out of the inventory; refused while a customer holds it."""
+    number = PlatformNumber.objects.select_for_update().get(e164=to_e164(e164))
+    if PhoneNumber.objects.filter(e164=number.e164).exists():
+        raise ValidationError(
+            {"e164": [_("Номер подключён у клиента: сначала отключите его там.")]}
+        )
+    number.delete()

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from portal.billing import catalog, selectors, services
 from portal.billing.models import Tariff
-from portal.directory.models import Department, Employee, PhoneNumber
+from portal.directory.models import Department, Employee, PhoneNumber, PlatformNumber
 from portal.tenants.models import Customer, User
 
 DEMO_NAME = "Клиент 1"
@@ -123,6 +123,7 @@ def create_demo_customer(*, month: dt.date, tz: ZoneInfo, log=lambda _msg: None)
         ("+74950000002", PhoneNumber.Kind.MULTICHANNEL, support),
         ("+74950000003", PhoneNumber.Kind.REGULAR, sales),
     ]:
+        PlatformNumber.objects.get_or_create(e164=e164)  # the platform's numbers, picked
         PhoneNumber.objects.create(customer=customer, e164=e164, kind=kind, department=dept)
     # They all came with the contract, on the join day.
     Employee.objects.filter(customer=customer).update(created_at=at(JOIN_DAY))
