@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import phonenumbers
 
+from pbx import destinations
+from pbx.destinations import EmergencyRoute, OutboundPolicy
 from pbx.xmlbuild import (
     DIAL_STRING,
     NOT_FOUND,
@@ -67,6 +69,8 @@ FLOW_FICTIVE_ACCESS = "fictive_access"
 FLOW_FICTIVE_RETURN = "fictive_return"
 FLOW_FICTIVE = "fictive"
 FLOW_REDIAL_OFFER = "redial_offer"
+FLOW_OUTBOUND = "outbound"
+FLOW_EMERGENCY = "emergency"  # never billed (portal.billing.services.call_charge)
 # Hangup causes of a call between phones that are offered auto-redial (portal.redial.rules).
 REDIAL_CAUSES = frozenset(
     {
@@ -83,6 +87,16 @@ SOCKET_FLOWS = {ACCESS: FLOW_FICTIVE_ACCESS, RETURN: FLOW_FICTIVE_RETURN, FICTIV
 
 PUBLIC_CONTEXT = "public"
 QUEUE_EXIT = "queue_exit"  # destination the queue transfers to when the member leaves it
+# Destination the `limit` application transfers a call to when a call limit is reached.
+LIMIT_EXCEEDED = "pbx_limit_exceeded"
+# `limit hash` realms: concurrent outside calls of a customer / of one phone, calls per minute.
+LIMIT_REALM_CUSTOMER = "pbx_out"
+LIMIT_REALM_PHONE = "pbx_out_phone"
+LIMIT_REALM_RATE = "pbx_out_rate"
+# Prompts (portal.prompts.catalog keys) of refused outside calls.
+PROMPT_BARRED = "call_barred"
+PROMPT_LIMIT = "call_limit_reached"
+PROMPT_PAID_BLOCKED = {"spend_cap": "spend_cap_reached", "balance": "balance_too_low"}
 CALLBACK_EXIT_KEY = "1"
 RING_SECONDS = 30
 # A number we can call back: international digits, optionally with "+" (not "anonymous",
@@ -98,6 +112,7 @@ _HOST = re.compile(
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z"
 )
 _LANGUAGES = {"ru", "en"}
+_GATEWAY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 
 
 @dataclass(frozen=True)
@@ -110,6 +125,14 @@ class RenderSettings:
     region: str = "RU"
     #: FreeSWITCH keeps a directory user this long (ms, `cacheable`); 0: asks every time
     directory_cache_ms: int = 0
+    #: the PSTN gateway of outside calls
+    gateway: str = "pstn"
+    #: `PBX_EMERGENCY_ROUTE`: `<gateway>` or `<gateway>/<number>` (pbx.destinations)
+    emergency_route: str = "pstn"
+    #: the platform's destination prefix table (pbx.destinations.PLATFORM_PREFIXES + setting)
+    prefixes: Mapping[str, str] = field(
+        default_factory=lambda: dict(destinations.PLATFORM_PREFIXES)
+    )
 
     def __post_init__(self):
         if not _HOST.match(self.sip_domain):
@@ -118,6 +141,12 @@ class RenderSettings:
             raise RenderError(f"bad CALLCONTROL_SOCKET_HOST {self.socket_host!r}")
         if not 0 < int(self.socket_port) < 65536:
             raise RenderError(f"bad CALLCONTROL_SOCKET_PORT {self.socket_port!r}")
+        if not _GATEWAY.match(self.gateway):
+            raise RenderError(f"bad PBX_PSTN_GATEWAY {self.gateway!r}")
+        try:
+            EmergencyRoute.parse(self.emergency_route)
+        except ValueError as exc:
+            raise RenderError(str(exc)) from None
 
     @property
     def socket_data(self) -> str:
@@ -236,7 +265,15 @@ def _domain_element(section, customer_id: int, base: str):
     return domain
 
 
-def _user_element(users, customer, employee, numbers: Sequence, options: Iterable[str]):
+def _user_element(
+    users,
+    customer,
+    employee,
+    numbers: Sequence,
+    options: Iterable[str],
+    policy: OutboundPolicy | None = None,
+    barred: Iterable[str] = (),
+):
     extension = valid_extension(employee.extension)
     if extension is None:
         raise RenderError(f"employee {employee.pk}: bad extension")
@@ -255,7 +292,8 @@ def _user_element(users, customer, employee, numbers: Sequence, options: Iterabl
     presented = outbound_number(employee, numbers, options)
     if presented:
         variable(variables, "outbound_caller_id_number", presented)
-    variable(variables, "toll_allow", "none")
+    # The opt-in destination classes this phone may call (the customer dialplan checks it).
+    variable(variables, "toll_allow", (policy or OutboundPolicy()).toll_allow(barred))
     return user
 
 
@@ -265,6 +303,8 @@ def render_directory_domain(
     *,
     numbers: Sequence = (),
     options: Iterable[str] = (),
+    policy: OutboundPolicy | None = None,
+    barred: Mapping[int, Iterable[str]] | None = None,
     settings: RenderSettings,
 ) -> str:
     """The customer's SIP domain with every active employee as a user.
@@ -280,7 +320,15 @@ def render_directory_domain(
         if not employee.is_active:
             continue
         try:
-            _user_element(users, customer, employee, numbers, options)
+            _user_element(
+                users,
+                customer,
+                employee,
+                numbers,
+                options,
+                policy,
+                (barred or {}).get(employee.pk, ()),
+            )
         except RenderError as exc:  # checks run before the element is added
             log.warning(
                 "directory: customer %s employee %s left out: %s", customer.pk, employee.pk, exc
@@ -294,6 +342,8 @@ def render_directory_user(
     *,
     numbers: Sequence = (),
     options: Iterable[str] = (),
+    policy: OutboundPolicy | None = None,
+    barred: Iterable[str] = (),
     settings: RenderSettings,
 ) -> str:
     """The customer's domain holding exactly one user (the answer to a user lookup)."""
@@ -303,7 +353,7 @@ def render_directory_user(
     domain = _domain_element(section, customer.pk, settings.sip_domain)
     users = sub(sub(sub(domain, "groups"), "group", name="default"), "users")
     try:
-        user = _user_element(users, customer, employee, numbers, frozenset(options))
+        user = _user_element(users, customer, employee, numbers, frozenset(options), policy, barred)
     except RenderError as exc:
         log.warning(
             "directory: customer %s employee %s not served: %s", customer.pk, employee.pk, exc
@@ -443,23 +493,88 @@ def render_public_dialplan(
     return serialise(root)
 
 
+def _prompt(customer, key: str) -> str:
+    return f"$${{pbx_sounds_dir}}/{_language(getattr(customer, 'language', 'ru'))}/{key}.wav"
+
+
+def _refuse(condition, customer, prompt: str, cause: str, *, anti: bool = False):
+    """Refuse an outside call with a prompt, in early media: the caller's leg is never
+    answered, so a refusal is never billed."""
+    action(condition, "pre_answer", anti=anti)
+    action(condition, "sleep", "300", anti=anti)
+    action(condition, "playback", _prompt(customer, prompt), anti=anti)
+    action(condition, "hangup", cause, anti=anti)
+
+
+def _limit(condition, realm: str, resource: str, maximum: str, customer_id: int):
+    """`limit hash`: over the limit the call is transferred to LIMIT_EXCEEDED (a prompt).
+    mod_hash counts per node and releases a call's slot when it hangs up."""
+    action(
+        condition,
+        "limit",
+        f"hash {realm} {resource} {maximum} {LIMIT_EXCEEDED} XML {customer_context(customer_id)}",
+    )
+
+
+def _emergency(context, customer, destination: str, settings: RenderSettings):
+    """An emergency number: straight to the emergency route, whatever the customer's state,
+    policy, limits or balance; tagged `pbx_flow=emergency` on both legs so it is never billed."""
+    route = EmergencyRoute.parse(settings.emergency_route)
+    if not destinations.is_emergency(destination, settings.region):
+        raise RenderError(f"not an emergency number: {destination!r}")
+    extension = sub(context, "extension", name="emergency")
+    expression = "^" + re.escape(destination) + "$"  # digits only (is_emergency)
+    sub(extension, "condition", field="destination_number", expression=expression)
+    presented = sub(
+        extension,
+        "condition",
+        field="${outbound_caller_id_number}",
+        expression=r"^\+[1-9][0-9]{6,14}$",
+        **{"break": "never"},
+    )
+    _set(presented, "effective_caller_id_number", "${outbound_caller_id_number}")
+    condition = sub(extension, "condition")
+    _set(condition, "pbx_customer", db_id(customer.pk))
+    action(condition, "export", f"pbx_flow={FLOW_EMERGENCY}")
+    _set(condition, "pbx_destination_class", destinations.EMERGENCY)
+    _set(condition, "hangup_after_bridge", "true")
+    action(condition, "bridge", route.dial_string(destination))
+    action(condition, "hangup", "NORMAL_CLEARING")
+
+
 def render_customer_dialplan(
     customer,
     destination: str,
     *,
     target=None,
     options: Iterable[str] = (),
+    policy: OutboundPolicy | None = None,
+    home_numbers: Iterable[str] = (),
     settings: RenderSettings,
 ) -> str:
     """The `customer_<id>` context: what the customer's phones may dial.
 
+    - an emergency number (pbx.destinations): the emergency route, always; an active extension
+      of the customer wins over the short codes 101-104 (never over 112);
     - an extension of the same customer (`target`, an active Employee): ring its phones;
     - `queue_exit` (the public dialplan transfers here after the queue): with the callback
       option on and the caller having pressed 1, hand the call to the callback flow;
-    - a valid number outside: out through the trunk, presenting `outbound_caller_id_number`;
+    - a valid number outside: its destination class decides (`policy`). A class the customer
+      has not switched on is refused; an opt-in class (international, premium, satellite)
+      also needs the phone's `toll_allow` (directory); with paid calls blocked (the daily spend
+      cap reached, the balance too low) every outside call is refused with a prompt. Otherwise
+      the call passes the `limit`s (concurrent calls of the customer and of the phone, calls
+      per minute) and goes out through the trunk presenting `outbound_caller_id_number`;
     - anything else: UNALLOCATED_NUMBER.
+
+    Only state that changes through an announced config change is rendered here (the answer
+    is cached, pbx/xmlcache.py): the class switches, the limits and the "paid calls blocked"
+    flag, which `portal.billing.callpolicy` flips (and announces) when the spend of the day
+    reaches the cap, the balance falls below the minimum, a payment arrives or a day ends.
+    The spend and the balance themselves never are.
     """
     options = frozenset(options)
+    policy = policy or OutboundPolicy()
     root, section = document("dialplan")
     context = _context(section, customer_context(customer.pk))
     domain = sip_domain(customer.pk, settings.sip_domain)
@@ -481,12 +596,29 @@ def render_customer_dialplan(
             action(condition, "hangup", "NORMAL_CLEARING")
         return serialise(root)
 
+    if destination == LIMIT_EXCEEDED:
+        extension = sub(context, "extension", name=LIMIT_EXCEEDED)
+        condition = sub(
+            extension, "condition", field="destination_number", expression=f"^{LIMIT_EXCEEDED}$"
+        )
+        _refuse(condition, customer, PROMPT_LIMIT, "NORMAL_CIRCUIT_CONGESTION")
+        return serialise(root)
+
+    own_extension = (
+        target is not None and target.is_active and valid_extension(target.extension) == destination
+    )
+    if destinations.is_emergency(destination, settings.region) and (
+        not own_extension or destination in destinations.UNIVERSAL_EMERGENCY
+    ):
+        _emergency(context, customer, destination, settings)
+        return serialise(root)
+
     if customer.status != "active":
         extension = sub(context, "extension", name="suspended")
         _unavailable(sub(extension, "condition"))
         return serialise(root)
 
-    if target is not None and target.is_active and valid_extension(target.extension) == destination:
+    if own_extension:
         extension = sub(context, "extension", name=f"e{db_id(target.pk)}")
         condition = sub(
             extension, "condition", field="destination_number", expression=exact(destination)
@@ -508,10 +640,49 @@ def render_customer_dialplan(
         action(condition, "hangup", "NO_ANSWER")
         return serialise(root)
 
-    outside = e164(destination, settings.region) if not valid_extension(destination) else None
-    if outside:
+    outside = None
+    if not valid_extension(destination):
+        outside = destinations.classify(
+            destination,
+            region=settings.region,
+            home_numbers=home_numbers,
+            prefixes=settings.prefixes,
+        )
+    if outside is not None and outside.emergency:  # the checks above route every one
+        outside = None
+    if outside is not None and e164(outside.number, settings.region) != outside.number:
+        outside = None  # belt and braces: only a valid E.164 ever reaches the dial string
+    if outside is not None:
+        cls = outside.cls
+        if not destinations.allowed(cls, policy.allowed):
+            extension = sub(context, "extension", name="barred")
+            condition = sub(
+                extension, "condition", field="destination_number", expression=exact(destination)
+            )
+            _set(condition, "pbx_customer", db_id(customer.pk))
+            _set(condition, "pbx_destination_class", cls)
+            _refuse(condition, customer, PROMPT_BARRED, "OUTGOING_CALL_BARRED")
+            return serialise(root)
+        if policy.paid_blocked:
+            extension = sub(context, "extension", name="paid_blocked")
+            condition = sub(
+                extension, "condition", field="destination_number", expression=exact(destination)
+            )
+            _set(condition, "pbx_customer", db_id(customer.pk))
+            _set(condition, "pbx_destination_class", cls)
+            _set(condition, "pbx_paid_blocked", policy.paid_blocked)
+            prompt = PROMPT_PAID_BLOCKED[policy.paid_blocked]
+            _refuse(condition, customer, prompt, "CALL_REJECTED")
+            return serialise(root)
+
         extension = sub(context, "extension", name="outbound")
         sub(extension, "condition", field="destination_number", expression=exact(destination))
+        if cls in destinations.OPT_IN:
+            # Switched on for the customer; the phone must have it too (directory toll_allow).
+            phone = sub(
+                extension, "condition", field="${toll_allow}", expression=f"^(.*,)?{cls}(,.*)?$"
+            )
+            _refuse(phone, customer, PROMPT_BARRED, "OUTGOING_CALL_BARRED", anti=True)
         condition = sub(
             extension,
             "condition",
@@ -519,12 +690,23 @@ def render_customer_dialplan(
             expression=r"^\+[1-9][0-9]{6,14}$",
         )
         _set(condition, "pbx_customer", db_id(customer.pk))
-        _set(condition, "pbx_flow", "outbound")
+        _set(condition, "pbx_flow", FLOW_OUTBOUND)
+        _set(condition, "pbx_destination_class", cls)
         _set(condition, "hangup_after_bridge", "true")
+        cid = db_id(customer.pk)
+        _limit(condition, LIMIT_REALM_RATE, f"c{cid}", f"{policy.calls_per_minute}/60", customer.pk)
+        _limit(condition, LIMIT_REALM_CUSTOMER, f"c{cid}", str(policy.max_calls), customer.pk)
+        _limit(
+            condition,
+            LIMIT_REALM_PHONE,
+            f"c{cid}_e${{pbx_employee}}",
+            str(policy.max_calls_per_phone),
+            customer.pk,
+        )
         _set(condition, "effective_caller_id_number", "${outbound_caller_id_number}")
         if CALL_RECORDING in options:
             _record(condition, customer.pk)
-        action(condition, "bridge", f"sofia/gateway/pstn/{outside}")
+        action(condition, "bridge", f"sofia/gateway/{settings.gateway}/{outside.number}")
         action(condition, "hangup", "NORMAL_CLEARING")
         action(condition, "hangup", "CALL_REJECTED", anti=True)  # nothing to present
         return serialise(root)

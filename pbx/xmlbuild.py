@@ -61,6 +61,8 @@ OWN_REFERENCES = (
     "${cc_exit_key}",
     "${outbound_caller_id_number}",
     "${pbx_recording}",
+    "${pbx_employee}",  # the caller's employee id (directory), in the per-phone call limit
+    "${toll_allow}",  # the caller's opt-in destination classes (directory)
 )
 
 

@@ -11,10 +11,11 @@ import re
 from django.conf import settings
 from django.db.models import Q
 
-from pbx import render
+from pbx import destinations, render
 from pbx.render import RenderSettings
 from pbx.xmlbuild import NOT_FOUND, RenderError
 from pbx.xmlcache import Lookup, customer_scope
+from portal.billing import callpolicy
 from portal.billing.models import Option, OptionPeriod
 from portal.directory.models import Department, Employee, PhoneNumber
 from portal.tenants.models import Customer
@@ -37,6 +38,9 @@ def render_settings() -> RenderSettings:
         socket_port=settings.CALLCONTROL_SOCKET_PORT,
         region=getattr(settings, "PHONE_DEFAULT_REGION", "RU"),
         directory_cache_ms=int(getattr(settings, "FREESWITCH_DIRECTORY_CACHE_MS", 0)),
+        gateway=getattr(settings, "PBX_PSTN_GATEWAY", "pstn"),
+        emergency_route=callpolicy.emergency_route_setting(),
+        prefixes=callpolicy.prefix_table(),
     )
 
 
@@ -75,7 +79,7 @@ def directory_xml(domain: str, user: str | None, *, purpose: str = "") -> str:
         if extension is None:
             return NOT_FOUND
         employee = (
-            Employee.objects.select_related("customer")
+            Employee.objects.select_related("customer", "customer__call_policy")
             .filter(
                 customer_id=customer_id,
                 customer__status=ACTIVE,
@@ -91,9 +95,15 @@ def directory_xml(domain: str, user: str | None, *, purpose: str = "") -> str:
             employee,
             numbers=_presentable_numbers(customer_id, employee.department_id),
             options=enabled_options(customer_id),
+            policy=callpolicy.outbound_policy(employee.customer),
+            barred=callpolicy.barred_classes(customer_id, employee_id=employee.pk).get(
+                employee.pk, ()
+            ),
             settings=conf,
         )
-    customer = Customer.objects.filter(pk=customer_id, status=ACTIVE).first()
+    customer = (
+        Customer.objects.select_related("call_policy").filter(pk=customer_id, status=ACTIVE).first()
+    )
     if customer is None:
         return NOT_FOUND
     numbers = list(
@@ -110,6 +120,8 @@ def directory_xml(domain: str, user: str | None, *, purpose: str = "") -> str:
         employees,
         numbers=numbers,
         options=enabled_options(customer_id),
+        policy=callpolicy.outbound_policy(customer),
+        barred=callpolicy.barred_classes(customer_id),
         settings=conf,
     )
 
@@ -154,7 +166,7 @@ def public_dialplan(destination: str) -> tuple[str, int | None]:
 
 def customer_dialplan_xml(customer_id: int, destination: str) -> str:
     conf = render_settings()
-    customer = Customer.objects.filter(pk=customer_id).first()
+    customer = Customer.objects.select_related("call_policy").filter(pk=customer_id).first()
     if customer is None:
         return NOT_FOUND
     target = None
@@ -163,11 +175,21 @@ def customer_dialplan_xml(customer_id: int, destination: str) -> str:
         target = Employee.objects.filter(
             customer_id=customer_id, extension=extension, is_active=True
         ).first()
+    home_numbers: list[str] = []
+    if not extension and not destinations.is_emergency(destination, conf.region):
+        # The customer's own numbers: their areas make a dialled number "local".
+        home_numbers = list(
+            PhoneNumber.objects.filter(customer_id=customer_id)
+            .order_by("e164")
+            .values_list("e164", flat=True)[:50]
+        )
     return render.render_customer_dialplan(
         customer,
         destination,
         target=target,
         options=enabled_options(customer_id),
+        policy=callpolicy.outbound_policy(customer),
+        home_numbers=home_numbers,
         settings=conf,
     )
 

@@ -176,3 +176,64 @@ class AccrualDay(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["customer", "day"], name="accrual_day_unique")
         ]
+
+
+class CallPolicy(models.Model):
+    """A customer's outbound call policy (toll-fraud protection). No row: the defaults below.
+
+    The class switches and limits are rendered into the customer's dialplan (changed only by
+    `portal.billing.callpolicy` services, which announce a config change). `paid_blocked` is the
+    state that the spend and the balance move: it flips rarely (the daily cap reached, the
+    balance below `min_balance`, a payment, midnight) and each flip is announced once, so the
+    cached dialplan never has to know the spend of the day or the balance.
+    """
+
+    class Blocked(models.TextChoices):
+        NO = "", _("нет")
+        SPEND_CAP = "spend_cap", _("достигнут дневной лимит расходов")
+        BALANCE = "balance", _("недостаточно средств")
+
+    customer = models.OneToOneField(
+        Customer, on_delete=models.CASCADE, related_name="call_policy", primary_key=True
+    )
+    allow_international = models.BooleanField(_("международные"), default=False)
+    allow_premium = models.BooleanField(_("платные (premium, shared-cost)"), default=False)
+    allow_satellite = models.BooleanField(_("спутниковые"), default=False)
+    allow_special = models.BooleanField(_("специальные"), default=True)
+    max_calls = models.PositiveIntegerField(_("одновременных исходящих звонков"), default=10)
+    max_calls_per_phone = models.PositiveIntegerField(
+        _("одновременных исходящих с одного телефона"), default=2
+    )
+    calls_per_minute = models.PositiveIntegerField(_("исходящих звонков в минуту"), default=20)
+    daily_spend_cap = money_field(_("лимит расходов на звонки в день"), default=Decimal("3000"))
+    min_balance = models.DecimalField(
+        _("минимальный баланс для платных звонков"),
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("0"),
+    )
+    paid_blocked = models.CharField(max_length=16, choices=Blocked.choices, default="", blank=True)
+    blocked_day = models.DateField(null=True, blank=True)  # local day the cap was reached
+    blocked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(daily_spend_cap__gte=0), name="call_policy_cap_non_negative"
+            )
+        ]
+
+
+class CallBarring(models.Model):
+    """An employee kept off a class the customer switched on (international, premium...)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="call_barrings")
+    employee = models.ForeignKey(
+        "directory.Employee", on_delete=models.CASCADE, related_name="call_barrings"
+    )
+    call_class = models.CharField(max_length=16)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["employee", "call_class"], name="call_barring_unique")
+        ]

@@ -24,6 +24,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from pbx.destinations import is_emergency
+from portal.billing.callpolicy import paid_calls_reassess, region
 from portal.billing.models import AccrualDay, LedgerEntry, Option, OptionPeriod
 from portal.directory.models import Employee, PhoneNumber
 from portal.events import announce_config_change
@@ -109,6 +111,8 @@ def payment_record(
             "description": _("Платёж %(ref)s") % {"ref": reference[:80]},
         },
     )
+    if _created:
+        paid_calls_reassess(customer_id=customer.pk)  # a payment may free paid calls
     return entry
 
 
@@ -212,6 +216,7 @@ def accrue_customer_day(customer: Customer, day: dt.date) -> bool:
             )
     except IntegrityError:
         return False
+    paid_calls_reassess(customer_id=customer.pk)  # the day's charges may leave too little
     return True
 
 
@@ -250,6 +255,8 @@ def call_charge(*, call_record_id: int) -> LedgerEntry | None:
         return None
     if call.direction != CallRecord.Direction.OUTBOUND or not call.billsec:
         return None
+    if _emergency_call(call):
+        return None  # emergency calls are never billed
     customer = call.customer
     minutes = -(-int(call.billsec) // 60)
     price = customer.tariff.outgoing_minute_price
@@ -281,6 +288,14 @@ def call_charge(*, call_record_id: int) -> LedgerEntry | None:
     return entry
 
 
+def _emergency_call(call) -> bool:
+    variables = call.variables or {}
+    return variables.get("pbx_flow") == "emergency" or is_emergency(call.callee_number, region())
+
+
 def on_cdr_ingested(sender, *, call_record_id: int, complete: bool, **kwargs) -> None:
     if complete:
-        call_charge(call_record_id=call_record_id)
+        entry = call_charge(call_record_id=call_record_id)
+        if entry is not None:
+            # The spend of the day or the balance may now refuse paid calls.
+            paid_calls_reassess(customer_id=entry.customer_id)

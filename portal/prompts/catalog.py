@@ -56,6 +56,7 @@ CALLBACK = _("Обратный вызов")
 FICTIVE = _("Фиктивные номера")
 REDIAL = _("Автодозвон")
 NUMBERS = _("Чтение номеров")
+OUTBOUND = _("Исходящие звонки")
 
 _DEFS: list[tuple[str, Promise, Promise, dict[str, str]]] = [
     # --- shared ---------------------------------------------------------------------------
@@ -315,6 +316,55 @@ _DEFS: list[tuple[str, Promise, Promise, dict[str, str]]] = [
             "cs": "Účastník, kterému jste volali, je nyní dostupný. Spojujeme.",
             "kk": "Сіз қоңырау шалған абонент қазір қолжетімді. Қосамыз.",
             "bg": "Абонатът, на когото се обадихте, вече е достъпен. Свързваме ви.",
+        },
+    ),
+    # --- outbound call policy (toll-fraud protection) -------------------------------------
+    (
+        "call_barred",
+        OUTBOUND,
+        _("Направление закрыто для исходящих звонков"),
+        {
+            "ru": "Звонки на этот номер запрещены настройками вашей АТС.",
+            "en": "Calls to this number are not allowed by your phone system settings.",
+            "cs": "Hovory na toto číslo nastavení vaší ústředny nepovoluje.",
+            "kk": "Бұл нөмірге қоңырау шалуға АТС баптаулары рұқсат бермейді.",
+            "bg": "Обажданията към този номер не са разрешени от настройките на централата.",
+        },
+    ),
+    (
+        "call_limit_reached",
+        OUTBOUND,
+        _("Превышен лимит одновременных исходящих звонков"),
+        {
+            "ru": "Слишком много исходящих звонков одновременно. Попробуйте позже.",
+            "en": "Too many outgoing calls at once. Please try again later.",
+            "cs": "Příliš mnoho odchozích hovorů najednou. Zkuste to prosím později.",
+            "kk": "Бір уақытта тым көп шығыс қоңырау. Кейінірек қайталаңыз.",
+            "bg": "Твърде много изходящи обаждания едновременно. Опитайте по-късно.",
+        },
+    ),
+    (
+        "spend_cap_reached",
+        OUTBOUND,
+        _("Достигнут дневной лимит расходов на звонки"),
+        {
+            "ru": "Дневной лимит расходов на звонки исчерпан. Платные звонки недоступны до конца дня.",
+            "en": "The daily spending limit for calls has been reached. Paid calls are unavailable until the end of the day.",
+            "cs": "Denní limit výdajů za hovory je vyčerpán. Placené hovory nejsou do konce dne k dispozici.",
+            "kk": "Қоңырауларға арналған күндік шығын лимиті таусылды. Ақылы қоңыраулар күн соңына дейін қолжетімсіз.",
+            "bg": "Дневният лимит за разходи за обаждания е изчерпан. Платените обаждания не са достъпни до края на деня.",
+        },
+    ),
+    (
+        "balance_too_low",
+        OUTBOUND,
+        _("Недостаточно средств для платного звонка"),
+        {
+            "ru": "На балансе недостаточно средств. Пополните баланс, чтобы звонить на этот номер.",
+            "en": "Your balance is too low. Please top up your balance to call this number.",
+            "cs": "Na účtu nemáte dostatek prostředků. Pro volání na toto číslo si dobijte kredit.",
+            "kk": "Балансыңызда қаражат жеткіліксіз. Бұл нөмірге қоңырау шалу үшін балансты толтырыңыз.",
+            "bg": "Нямате достатъчно средства. Заредете баланса си, за да се обадите на този номер.",
         },
     ),
     # --- reading numbers and lists --------------------------------------------------------
