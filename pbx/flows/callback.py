@@ -183,8 +183,31 @@ class CallbackFlow(Flow):
         from portal.callbacks.services import callback_claim_due
 
         for plan in callback_claim_due(now=timezone.now(), worker=ctx.node):
+            if not self.caller_may_be_dialled(plan):
+                continue
             self.plans[plan.attempt_id] = plan
             self.ring_employee(ctx, plan, 0)
+
+    @staticmethod
+    def caller_may_be_dialled(plan) -> bool:
+        """The call back goes to an outside number: the customer's outbound policy decides
+        (a caller ID can be forged to a premium or satellite number), before any employee is
+        rung. Refused: the attempt ends unanswered with OUTGOING_CALL_BARRED."""
+        from portal.billing.callpolicy import outbound_check
+        from portal.callbacks.services import callback_attempt_finished
+
+        check = outbound_check(customer_id=plan.customer_id, number=plan.caller_number)
+        if check.allowed:
+            return True
+        log.warning("callback attempt %s not dialled: %s", plan.attempt_id, check.reason)
+        callback_attempt_finished(
+            attempt_id=plan.attempt_id,
+            caller_answered=False,
+            bridged=False,
+            cause="OUTGOING_CALL_BARRED",
+            now=timezone.now(),
+        )
+        return False
 
     def ring_employee(self, ctx: NodeContext, plan, index: int) -> None:
         from portal.callbacks.services import callback_no_employee_free

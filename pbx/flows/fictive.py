@@ -183,6 +183,14 @@ class Session:
         """Bridge to `destination_e164` via the PSTN gateway showing `show_e164` on every path
         (the a-leg's effective caller ID and the b-leg's origination caller ID); `on_answer()`
         runs at CHANNEL_BRIDGE. Returns (answered, cause) once the bridge is over."""
+        from portal.billing.callpolicy import outbound_check
+
+        # The customer's outbound policy, live (classes, balance, spend of the day).
+        check = outbound_check(customer_id=self.customer.pk, number=destination_e164)
+        if not check.allowed:
+            log.warning("fictive %s: not dialled: %s", self.call.uuid, check.reason)
+            self.play(self.paths(["call_barred"]))
+            return False, "OUTGOING_CALL_BARRED"
         shown = _digits(show_e164)
         target = commands.gateway_target(settings.PBX_PSTN_GATEWAY, destination_e164)
         message = commands.sendmsg_bridge(
