@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from portal.web import views
+from portal.web import callpolicy_views, views
 from portal.web.login import LoginView
 
 app_name = "web"
@@ -13,6 +13,7 @@ urlpatterns = [
     path("pbx/", views.pbx, name="pbx"),
     path("pbx/tariff/", views.tariff, name="tariff"),
     path("pbx/tariff/options/", views.option_toggle, name="option_toggle"),
+    path("pbx/calls/", callpolicy_views.call_policy, name="call_policy"),
     path("departments/", views.departments, name="departments"),
     path("departments/new/", views.department_create, name="department_create"),
     path("departments/<int:pk>/", views.department_edit, name="department_edit"),
