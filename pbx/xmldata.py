@@ -90,15 +90,16 @@ def directory_xml(domain: str, user: str | None, *, purpose: str = "") -> str:
         )
         if employee is None:
             return NOT_FOUND
+        policy = callpolicy.outbound_policy(employee.customer)
         return render.render_directory_user(
             employee.customer,
             employee,
             numbers=_presentable_numbers(customer_id, employee.department_id),
             options=enabled_options(customer_id),
-            policy=callpolicy.outbound_policy(employee.customer),
-            barred=callpolicy.barred_classes(customer_id, employee_id=employee.pk).get(
-                employee.pk, ()
-            ),
+            policy=policy,
+            barred=callpolicy.barred_classes(
+                customer_id, employee_id=employee.pk, policy=policy
+            ).get(employee.pk, ()),
             settings=conf,
         )
     customer = (
@@ -115,13 +116,14 @@ def directory_xml(domain: str, user: str | None, *, purpose: str = "") -> str:
     employees = Employee.objects.filter(customer_id=customer_id, is_active=True).order_by(
         "extension"
     )
+    policy = callpolicy.outbound_policy(customer)
     return render.render_directory_domain(
         customer,
         employees,
         numbers=numbers,
         options=enabled_options(customer_id),
-        policy=callpolicy.outbound_policy(customer),
-        barred=callpolicy.barred_classes(customer_id),
+        policy=policy,
+        barred=callpolicy.barred_classes(customer_id, policy=policy),
         settings=conf,
     )
 
