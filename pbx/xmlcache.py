@@ -25,10 +25,11 @@ database, as without a cache, and never answers an error because of the cache.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -321,10 +322,15 @@ def reset_store() -> None:
 # --------------------------------------------------------------------------- the answer
 
 
+#: What this process did since it started: answers from the cache, renders from the database.
+STATS: Counter[str] = Counter()
+
+
 def _render(lookup: Lookup) -> tuple[str, tuple[str, ...]]:
     """(XML, extra scopes it turned out to depend on), from the database."""
     from pbx import xmldata
 
+    STATS["render"] += 1
     return xmldata.render_lookup(lookup)
 
 
@@ -358,6 +364,7 @@ def answer(lookup: Lookup) -> str:
         current = cache.tokens(scopes)
         xml = _valid(entry, current)
         if xml is not None:
+            STATS["hit"] += 1
             return xml
     except Exception as exc:  # any cache failure means: render
         log.warning("xml cache unavailable (%s); rendering from the database", exc)
@@ -405,8 +412,63 @@ async def aanswer(lookup: Lookup) -> str:
         return await sync_to_async(_render_in_thread, thread_sensitive=False)(lookup)
     xml = _valid(entry, current)
     if xml is not None:
+        STATS["hit"] += 1
         return xml
-    return await sync_to_async(_keep_in_thread, thread_sensitive=False)(cache, lookup, current)
+    # One render per key at a time in this process: a burst of calls to one number after a
+    # change (or a restart) waits for that render instead of each running its own.
+    loop = asyncio.get_running_loop()
+    pending = _inflight.setdefault(id(loop), {})
+    running = pending.get(lookup.key)
+    if running is not None:
+        return await asyncio.shield(running)
+    future = loop.create_future()
+    pending[lookup.key] = future
+    try:
+        xml = await sync_to_async(_keep_in_thread, thread_sensitive=False)(cache, lookup, current)
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved: waiters re-raise it, nobody logs it as unhandled
+        raise
+    else:
+        future.set_result(xml)
+        return xml
+    finally:
+        pending.pop(lookup.key, None)
+
+
+_inflight: dict[int, dict[str, asyncio.Future]] = {}
+
+
+def warm_up() -> None:
+    """Pay the first-request costs (imports, query compilation, the database pool, the cache
+    connection) before the first call does: a cold worker answering a burst of calls took
+    over a second per lookup. Renders one lookup of each kind for a customer that does not
+    exist, so nothing is cached."""
+    nobody = 999_999_999_999_999_999
+    lookups = [
+        Lookup("user", (str(nobody), "100"), nobody),
+        Lookup("customer", (str(nobody), "100"), nobody),
+        Lookup("public", ("70000000000",)),
+        Lookup("callcenter", (f"c{nobody}_d{nobody}@default",)),
+    ]
+    for lookup in lookups:
+        _with_connection_returned(lambda lk: _render(lk)[0], lookup)
+    try:
+        store().tokens([ALL])
+    except Exception as exc:
+        log.warning("xml cache unavailable at start (%s); lookups render until it is back", exc)
+
+
+async def awarm_up() -> None:
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(warm_up, thread_sensitive=False)()
+    cache = store()
+    if isinstance(cache, RedisStore):
+        try:
+            await cache.atokens([ALL])
+        except Exception as exc:
+            log.warning("xml cache unavailable at start (%s)", exc)
 
 
 def _with_connection_returned(func, *args):

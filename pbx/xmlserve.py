@@ -138,12 +138,31 @@ async def app(scope: dict, receive: Receive, send: Send) -> None:
     await _respond(send, 200, xml, XML_TYPE)
 
 
+async def lifespan(scope: dict, receive: Receive, send: Send) -> None:
+    """ASGI lifespan: warm this worker up before it takes requests (pbx.xmlcache.awarm_up);
+    a failure is logged and the worker starts anyway (lookups then render as usual)."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            try:
+                await xmlcache.awarm_up()
+            except Exception:
+                log.exception("mod_xml_curl warm-up failed; starting cold")
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 def route(django_app):
-    """Wrap the portal's HTTP app: the mod_xml_curl path goes to `app`, the rest to Django."""
+    """Wrap the portal's app: the mod_xml_curl path goes to `app`, lifespan events warm the
+    worker up, the rest goes to Django (HTTP) and Channels (websockets)."""
 
     async def router(scope: dict, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope.get("path") == PATH:
             await app(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await lifespan(scope, receive, send)
         else:
             await django_app(scope, receive, send)
 

@@ -14,12 +14,15 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from pbx.xmlserve import route  # noqa: E402
 from portal.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        # mod_xml_curl's lookups skip Django's request handling (pbx/xmlserve.py)
-        "http": route(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
-    }
+# mod_xml_curl's lookups skip Django's request handling, and each worker warms them up at
+# start (lifespan): pbx/xmlserve.py.
+application = route(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(
+                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            ),
+        }
+    )
 )

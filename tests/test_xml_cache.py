@@ -282,3 +282,49 @@ def test_the_asgi_path_refuses_like_the_view(settings, cache):
     settings.FREESWITCH_XML_CURL_PASSWORD = ""
     status, _, body = call_asgi(fields, auth=basic(password=""))
     assert status == 403 and "FREESWITCH_XML_CURL_PASSWORD" in body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_the_same_lookup_renders_once(cache):
+    """Fifty calls to one number right after a change wait for one render, not fifty."""
+    if not isinstance(cache, xmlcache.RedisStore):
+        pytest.skip("the in-memory store renders on a worker thread per lookup")
+    customer = factories.customer()
+    dept = factories.department(customer)
+    factories.employee(customer, dept, extension="101")
+    factories.number(customer, "+74951112244", kind=PhoneNumber.Kind.REGULAR, department=dept)
+    lookup = xmlcache.Lookup("public", ("74951112244",))
+
+    async def burst() -> list[str]:
+        return await asyncio.gather(*(xmlcache.aanswer(lookup) for _ in range(50)))
+
+    before = xmlcache.STATS["render"]
+    answers = asyncio.run(burst())
+    assert len(set(answers)) == 1 and "user/101@" in answers[0]
+    assert xmlcache.STATS["render"] - before == 1
+    # the first render learnt the owner; the next one keeps it, then every lookup is a hit
+    asyncio.run(xmlcache.aanswer(lookup))
+    hits = xmlcache.STATS["hit"]
+    asyncio.run(burst())
+    assert xmlcache.STATS["hit"] - hits == 50
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_warms_up_before_its_first_request(cache):
+    """The ASGI lifespan startup renders one lookup of each kind (caching nothing) and then
+    reports the worker ready."""
+    messages = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent = []
+
+    async def receive():
+        return messages.pop(0)
+
+    async def send(message):
+        sent.append(message["type"])
+
+    before = xmlcache.STATS["render"]
+    asyncio.run(xmlserve.lifespan({"type": "lifespan"}, receive, send))
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert xmlcache.STATS["render"] - before == 4
+    if isinstance(cache, xmlcache.RedisStore):
+        assert not list(cache.sync.scan_iter(cache.prefix + "*"))
