@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 import uuid as uuidlib
 from dataclasses import dataclass, field
 
 import gevent
 import gevent.event
+import gevent.queue
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
@@ -23,7 +25,7 @@ from pbx import store
 from pbx.esl import commands
 from pbx.esl.adapter import EslConnection, EslError
 from pbx.esl.protocol import Event
-from pbx.flows import FLUSH_EVERY, Flow, NodeContext, subscription
+from pbx.flows import FLUSH_DELAY, FLUSH_EVERY, Flow, NodeContext, subscription
 
 log = logging.getLogger(__name__)
 
@@ -161,9 +163,17 @@ class NodeWorker:
 
     def _dispatch(self, conn: EslConnection) -> None:
         ctx = self.context(conn)
-        unflushed = 0
+        unflushed, first_unflushed = 0, 0.0
         while True:
-            event = conn.events.get()
+            timeout = None
+            if unflushed:
+                timeout = max(0.0, first_unflushed + FLUSH_DELAY - time.monotonic())
+            try:
+                event = conn.events.get(timeout=timeout)
+            except gevent.queue.Empty:
+                self._flush(ctx)
+                unflushed = 0
+                continue
             if event is None:
                 self._flush(ctx)
                 return
@@ -180,8 +190,14 @@ class NodeWorker:
                         # One flow's bug must not stop the others or the connection.
                         log.exception("flow %s failed on %s %s", flow.name, key, event.uuid)
                         connection.close()
+            if not unflushed:
+                first_unflushed = time.monotonic()
             unflushed += 1
-            if unflushed >= FLUSH_EVERY or conn.events.empty():
+            # Batches grow with the load: flush when the queue runs dry and the oldest event
+            # has waited FLUSH_DELAY, or when FLUSH_EVERY events wait.
+            if unflushed >= FLUSH_EVERY or (
+                conn.events.empty() and time.monotonic() - first_unflushed >= FLUSH_DELAY
+            ):
                 self._flush(ctx)
                 unflushed = 0
 

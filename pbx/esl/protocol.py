@@ -22,7 +22,7 @@ Wire facts this module relies on (see ``tests/recordings/README.md``):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -131,7 +131,7 @@ class FrameParser:
                         if len(buf) - pos > MAX_HEADER_BLOCK:
                             raise ProtocolError("header block too large")
                         return frames
-                    pairs = tuple(_split_header_lines(bytes(buf[pos:end])))
+                    pairs = _envelope_pairs(bytes(buf[pos:end]))
                     pos = end + 2
                     self._pending = (pairs, _content_length(pairs))
                 pairs, length = self._pending
@@ -144,6 +144,19 @@ class FrameParser:
         finally:
             # one move of the remaining bytes per feed, not one per frame
             del buf[:pos]
+
+
+_EVENT_HEAD = b"Content-Length: "
+_EVENT_TAIL = b"\nContent-Type: text/event-plain"
+
+
+def _envelope_pairs(block: bytes) -> tuple[tuple[str, str], ...]:
+    """A frame's header block; the envelope of a plain event without a Python loop."""
+    if block.startswith(_EVENT_HEAD) and block.endswith(_EVENT_TAIL):
+        digits = block[len(_EVENT_HEAD) : -len(_EVENT_TAIL)]
+        if digits.isdigit():
+            return (("Content-Length", digits.decode()), ("Content-Type", "text/event-plain"))
+    return tuple(_split_header_lines(block))
 
 
 def _content_length(pairs: tuple[tuple[str, str], ...]) -> int:
@@ -218,32 +231,47 @@ def encode_plain_event_body(headers: Iterable[tuple[str, str]], body: str | byte
 def _split_header_text(block: str) -> tuple[list[str], list[str]]:
     """Names and raw values of a header block, in wire order, split exactly as
     :func:`_split_header_lines` splits each line (the name is what precedes the first colon,
-    blanks around it stripped; the value what follows, less one leading space).
-
-    An event has ~105 lines and a Python loop over them was the cost of intake, so the usual
-    shape (``Name: value`` with no blank or colon in the name, one ``": "`` per line: what
-    FreeSWITCH sends, since it URL-encodes values) is split by C string methods and then
-    verified; anything else takes the careful line-by-line path."""
+    blanks around it stripped; the value what follows, less one leading space)."""
     text = block.strip("\n")
-    if not text:
-        return [], []
-    if not any(ch in text for ch in _ODD_CHARS):
-        count = text.count("\n") + 1
-        # Each line boundary becomes a separator plus a marker that starts the next name.
-        parts = text.replace("\n", ": \x01").split(": ")
-        if len(parts) == 2 * count:
-            joined = "".join(parts[0::2])
-            names = joined.split("\x01")
-            # Every marker landed on a name (so each line had exactly one ": "), and no name
-            # holds a colon or a blank (so that ": " was the line's first colon).
-            if len(names) == count and ":" not in joined and " " not in joined:
-                return names, parts[1::2]
-    pairs = _split_header_lines(block.encode("utf-8"))
-    return [name for name, _ in pairs], [value for _, value in pairs]
+    columns = _fast_split(text) if text else ([], [])
+    if columns is None:
+        pairs = _split_header_lines(block.encode("utf-8"))
+        columns = [name for name, _ in pairs], [value for _, value in pairs]
+    return columns
 
 
-#: characters that send a header block to the careful path (FreeSWITCH encodes them in values)
-_ODD_CHARS = ("\x01", "\t", "\r", "\x0b", "\x0c")
+def _fast_split(text: str) -> tuple[list[str], list[str]] | None:
+    """Split a block in the usual shape with C string methods, or None if it is not in it.
+
+    The usual shape: lines ``Name: value`` with no blank or colon in the name and one ``": "``
+    per line, no empty line (what FreeSWITCH sends, since it URL-encodes values). An event has
+    ~105 lines, and a Python loop over them was the cost of intake."""
+    if (
+        text[:1] == "\n"
+        or text[-1:] == "\n"
+        or "\x01" in text  # the marker below
+        or "\t" in text  # blanks the careful path strips from names
+        or "\r" in text
+        or "\x0b" in text
+        or "\x0c" in text
+    ):
+        return None
+    count = text.count("\n") + 1
+    # Each line boundary becomes a separator plus a marker that starts the next name.
+    parts = text.replace("\n", ": \x01").split(": ")
+    if len(parts) != 2 * count:
+        return None
+    joined = "".join(parts[0::2])
+    names = joined.split("\x01")
+    # Every marker landed on a name (so each line had exactly one ": "), and no name holds a
+    # colon or a blank (so that ": " was the line's first colon).
+    if len(names) != count or ":" in joined or " " in joined:
+        return None
+    return names, parts[1::2]
+
+
+#: header lookups of one event answered by scanning the name list before it gets a dict
+_SCANS_BEFORE_INDEX = 12
 
 
 class _Headers(Mapping[str, str]):
@@ -264,13 +292,13 @@ class _Headers(Mapping[str, str]):
         return self._event.get(name, default)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._event._raw
+        return name in self._event
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._event._unique_names())
 
     def __len__(self) -> int:
-        return len(self._event._raw)
+        return len(self._event._index())
 
     def __repr__(self) -> str:
         return repr(dict(self.items()))
@@ -294,7 +322,7 @@ class _Variables(Mapping[str, str]):
         return self._event.get("variable_" + name, default)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and "variable_" + name in self._event._raw
+        return isinstance(name, str) and "variable_" + name in self._event
 
     def __iter__(self) -> Iterator[str]:
         return (name[9:] for name in self._event._unique_names() if name.startswith("variable_"))
@@ -320,6 +348,7 @@ class Event:
         "_names",
         "_values",
         "_raw",
+        "_lookups",
         "_encoded",
         "_decoded",
         "_pairs",
@@ -355,15 +384,23 @@ class Event:
         return event
 
     def _init(self, names: list[str], values: list[str], encoded: bool) -> None:
-        self._names: Sequence[str] = names
-        self._values: Sequence[str] = values
-        # first value wins: later duplicates are written first and overwritten by earlier ones
-        self._raw: dict[str, str] = dict(zip(reversed(names), reversed(values), strict=True))
+        self._names: list[str] = names
+        self._values: list[str] = values
+        # Name -> first raw value, built only once a flow reads many headers: until then a
+        # lookup is a scan of the name list in C (no hashing of ~105 fresh strings per event).
+        self._raw: dict[str, str] | None = None
+        self._lookups = 0
         #: values still URL-encoded (plain events, connect replies)
         self._encoded = encoded
         self._decoded: dict[str, str] = {}
         self._pairs: tuple[tuple[str, str], ...] | None = None
         self._views: tuple[_Headers, _Variables] | None = None
+
+    def _index(self) -> dict[str, str]:
+        if self._raw is None:
+            # first value wins: later duplicates are written first and overwritten by earlier
+            self._raw = dict(zip(reversed(self._names), reversed(self._values), strict=True))
+        return self._raw
 
     # -- values -------------------------------------------------------------------------------
 
@@ -381,10 +418,21 @@ class Event:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """First value of a header."""
-        raw = self._raw.get(name)
+        if self._raw is not None:
+            raw = self._raw.get(name)
+        else:
+            self._lookups += 1
+            if self._lookups > _SCANS_BEFORE_INDEX:
+                raw = self._index().get(name)
+            else:
+                names = self._names
+                # no exception for a miss: most lookups of pbx_* tags miss
+                raw = self._values[names.index(name)] if name in names else None
         if raw is None:
             return default
-        return self._decode_value(raw)
+        if self._encoded and "%" in raw:
+            return self._decode_value(raw)
+        return raw
 
     def get_all(self, name: str) -> list[str]:
         """Every value of a header, in wire order (``Hangup-Cause`` appears twice)."""
@@ -395,7 +443,7 @@ class Event:
         ]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._raw
+        return isinstance(name, str) and self.get(name) is not None
 
     def __getitem__(self, name: str) -> str:
         value = self.get(name)
@@ -470,14 +518,21 @@ class Event:
 
 
 def _parse_plain_body(raw: bytes) -> Event:
-    end = raw.find(b"\n\n")
-    block, rest = (raw, b"") if end < 0 else (raw[:end], raw[end + 2 :])
-    names, values = _split_header_text(_decode(block))
-    event = Event._from_columns(names, values, format="plain", encoded=True)
-    length = event._raw.get("Content-Length")
+    columns = None
+    if raw.endswith(b"\n\n"):
+        # Usually the block is all there is (no inner body): if it splits in the usual shape it
+        # has no empty line, so it does end at the first blank line, and no search is needed.
+        columns = _fast_split(_decode(raw[:-2]))
+        rest = b""
+    if columns is None:
+        end = raw.find(b"\n\n")
+        block, rest = (raw, b"") if end < 0 else (raw[:end], raw[end + 2 :])
+        columns = _split_header_text(_decode(block))
+    event = Event._from_columns(*columns, format="plain", encoded=True)
+    length = event.get("Content-Length")
     if length is not None:
         try:
-            event.body = _decode(rest[: int(url_decode_header_value(length))])
+            event.body = _decode(rest[: int(length)])
         except ValueError:
             raise ProtocolError(f"bad inner Content-Length {length!r}")
     return event

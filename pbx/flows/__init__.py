@@ -10,10 +10,10 @@ The service calls a flow from gevent greenlets of the call-control process:
 - `handle_session(session)` for outbound-socket calls whose `pbx_flow` variable names it;
 - `tick(ctx)` every `tick_interval` seconds while the node is connected (0: never) — for
   timed work claimed from the database by compare-and-swap;
-- `flush(ctx)` whenever the node's event queue runs empty (at least every `FLUSH_EVERY`
-  events) and once more when the event stream ends (disconnect, shutdown): a flow that
-  batches its writes (the CDR flow) writes what it holds here, so nothing waits for long
-  and nothing is left behind.
+- `flush(ctx)` at most `FLUSH_DELAY` seconds after an event was handled (sooner once
+  `FLUSH_EVERY` events wait) and once more when the event stream ends (disconnect,
+  shutdown): a flow that batches its writes (the CDR flow) writes what it holds here, so
+  nothing waits for long and nothing is left behind.
 Flows keep state in the database and decide with pure functions; they never sleep on timers.
 """
 
@@ -68,8 +68,10 @@ class Flow:
         pass
 
 
-#: the dispatcher flushes the flows at least this often under a steady stream of events
+#: the dispatcher flushes the flows once this many events were handled since the last flush,
 FLUSH_EVERY = 500
+#: or once the queue is empty and the oldest of them was handled this many seconds ago
+FLUSH_DELAY = 0.02
 
 
 def discover() -> list[Flow]:

@@ -63,8 +63,10 @@ TEXT_FIELDS = [
     "recording_path",
     "customer_id",
 ]
+DIRECTIONS = frozenset(CallRecord.Direction.values)
 EARLIEST_FIELDS = ["started_at", "answered_at"]
 LARGEST_FIELDS = ["ended_at", "duration_seconds", "billsec"]
+DATETIME_FIELDS = ["started_at", "answered_at", "ended_at", "created_at", "updated_at"]
 
 
 # --- normalising the two shapes -------------------------------------------------------------
@@ -154,7 +156,7 @@ def _customer_tag(tag: str) -> int | None:
 
 def _direction(get, var, callee: str) -> str:
     tag = var("pbx_direction").lower()
-    if tag in CallRecord.Direction.values:
+    if tag in DIRECTIONS:
         return tag
     context = get("Caller-Context")
     channel_direction = (get("Call-Direction") or var("direction")).lower()
@@ -338,33 +340,61 @@ def _prepare(delivery: CdrDelivery) -> dict:
 
 
 def _insert_new(rows: list[dict], source: str, now: dt.datetime) -> dict[str, tuple[int, Any]]:
-    """INSERT the rows whose Unique-ID is not stored yet, in one statement per chunk.
+    """INSERT the rows whose Unique-ID is not stored yet: one statement per batch.
 
     `ON CONFLICT (uuid) DO NOTHING` makes it idempotent (also against a concurrent writer: the
     loser waits for the winner's commit and inserts nothing); `RETURNING` says which rows are
     new. The customer tag is checked in the same statement by a subquery. Returns
     {uuid: (id, customer_id)} of the rows inserted."""
+    if not rows:
+        return {}
     meta = CallRecord._meta
     qn = connection.ops.quote_name
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     customers = Customer._meta
-    # table and column names come from the models, values are parameters
+    # Table, column and type names come from the models; values are parameters.
     pk_column, customer_table = qn(customers.pk.column), qn(customers.db_table)
     customer_sql = f"(SELECT {pk_column} FROM {customer_table} WHERE {pk_column} = %s)"  # noqa: S608
-    row_sql = "(" + ", ".join(customer_sql if f.name == "customer" else "%s" for f in fields) + ")"
     columns = ", ".join(qn(f.column) for f in fields)
-    head = f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES "  # noqa: S608
+    head = f"INSERT INTO {qn(meta.db_table)} ({columns}) "
     tail = (
         f" ON CONFLICT ({qn('uuid')}) DO NOTHING "
         f"RETURNING {qn(meta.pk.column)}, {qn('uuid')}, {qn('customer_id')}"
     )
-    prep = [
-        (f.attname, None if f.name == "customer" or isinstance(f, CharField) else f) for f in fields
-    ]
-    limit = connection.features.max_query_params or 65535
-    chunk = max(1, min(MAX_ROWS_PER_INSERT, limit // len(fields)))
     inserted: dict[str, tuple[int, Any]] = {}
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The whole batch as one JSON parameter, unpacked by the server: the statement
+            # text is the same for every batch, and no per-value quoting happens in Python.
+            types = ", ".join(f"{qn(f.column)} {f.db_type(connection)}" for f in fields)
+            pick = ", ".join(
+                customer_sql.replace("%s", f"r.{qn(f.column)}")
+                if f.name == "customer"
+                else f"r.{qn(f.column)}"
+                for f in fields
+            )
+            select = f"SELECT {pick} FROM jsonb_to_recordset(%s::jsonb) AS r({types})"  # noqa: S608
+            batch = []
+            for data in rows:
+                values = {**data, "sources": [source], "created_at": now, "updated_at": now}
+                for name in DATETIME_FIELDS:
+                    if values[name] is not None:
+                        values[name] = values[name].isoformat()
+                batch.append({f.column: values[f.attname] for f in fields})
+            cursor.execute(head + select + tail, [json.dumps(batch, ensure_ascii=False)])
+            inserted.update(
+                (uuid, (pk, customer_id)) for pk, uuid, customer_id in cursor.fetchall()
+            )
+            return inserted
+        row_sql = (
+            "(" + ", ".join(customer_sql if f.name == "customer" else "%s" for f in fields) + ")"
+        )
+        prep = [
+            (f.attname, None if f.name == "customer" or isinstance(f, CharField) else f)
+            for f in fields
+        ]
+        limit = connection.features.max_query_params or 65535
+        chunk = max(1, min(MAX_ROWS_PER_INSERT, limit // len(fields)))
         for start in range(0, len(rows), chunk):
             part = rows[start : start + chunk]
             params: list = []
@@ -373,13 +403,16 @@ def _insert_new(rows: list[dict], source: str, now: dt.datetime) -> dict[str, tu
                 for attname, f in prep:
                     value = values[attname]
                     params.append(value if f is None else f.get_db_prep_save(value, connection))
-            cursor.execute(head + ", ".join([row_sql] * len(part)) + tail, params)
-            for pk, uuid, customer_id in cursor.fetchall():
-                inserted[uuid] = (pk, customer_id)
+            cursor.execute(head + "VALUES " + ", ".join([row_sql] * len(part)) + tail, params)
+            inserted.update(
+                (uuid, (pk, customer_id)) for pk, uuid, customer_id in cursor.fetchall()
+            )
     return inserted
 
 
-def _write(items: list[dict], source: str) -> list[tuple[CallRecord, bool]]:
+def _write(
+    items: list[dict], source: str, *, want_records: bool = True
+) -> list[tuple[CallRecord, bool]]:
     """Store prepared CDRs in one transaction: (record, created) for each, in order.
 
     New Unique-IDs go in with one INSERT; deliveries of stored ones (or repeated within the
@@ -397,13 +430,17 @@ def _write(items: list[dict], source: str) -> list[tuple[CallRecord, bool]]:
         inserted = _insert_new([items[first[u]] for u in sorted(first)], source, now)
         records: dict[str, CallRecord] = {}
         for uuid, (pk, customer_id) in inserted.items():
-            data = {**items[first[uuid]], "customer_id": customer_id}
-            record = CallRecord(id=pk, **data, sources=[source], created_at=now, updated_at=now)
-            records[uuid] = record
-            results[first[uuid]] = (record, True)
-            signals.append((pk, True, record.is_complete))
+            data = items[first[uuid]]
+            complete = data["ended_at"] is not None and bool(data["hangup_cause"])
+            results[first[uuid]] = (_Inserted(pk, {**data, "customer_id": customer_id}), True)
+            signals.append((pk, True, complete))
         rest = [index for index, result in enumerate(results) if result is None]
         if rest:
+            for index in {first[items[i]["uuid"]] for i in rest}:
+                # a Unique-ID inserted by this batch and delivered again in it
+                inserted_row = results[index]
+                if inserted_row is not None:
+                    records[items[index]["uuid"]] = inserted_row[0].record(source, now)
             stored = sorted({items[i]["uuid"] for i in rest} - records.keys())
             query = CallRecord.objects.select_for_update().filter(uuid__in=stored)
             records.update((r.uuid, r) for r in query.order_by("uuid"))
@@ -439,7 +476,30 @@ def _write(items: list[dict], source: str) -> list[tuple[CallRecord, bool]]:
                     complete=complete,
                 )
             )
-    return results  # type: ignore[return-value]
+    return (
+        [
+            (row.record(source, now) if isinstance(row, _Inserted) else row, created)
+            for row, created in results  # type: ignore[misc]
+        ]
+        if want_records
+        else results
+    )  # type: ignore[return-value]
+
+
+@dataclass
+class _Inserted:
+    """A row this batch inserted: made a model instance only if someone needs one."""
+
+    pk: int
+    data: dict
+    _record: CallRecord | None = None
+
+    def record(self, source: str, now: dt.datetime) -> CallRecord:
+        if self._record is None:
+            self._record = CallRecord(
+                id=self.pk, **self.data, sources=[source], created_at=now, updated_at=now
+            )
+        return self._record
 
 
 def cdr_ingest(fields: dict, *, source: str, node: str = "", uuid: str = "") -> CallRecord:
@@ -488,7 +548,7 @@ def _write_halving(
     if not prepared:
         return
     try:
-        written = _write([data for _, data in prepared], source)
+        written = _write([data for _, data in prepared], source, want_records=False)
     except (OperationalError, InterfaceError):
         raise
     except Exception as exc:
