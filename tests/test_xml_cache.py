@@ -328,3 +328,27 @@ def test_a_worker_warms_up_before_its_first_request(cache):
     assert xmlcache.STATS["render"] - before == 4
     if isinstance(cache, xmlcache.RedisStore):
         assert not list(cache.sync.scan_iter(cache.prefix + "*"))
+
+
+def test_the_one_round_trip_hit_accepts_only_entries_with_every_token_current(cache):
+    if not isinstance(cache, xmlcache.RedisStore):
+        pytest.skip("the script runs in Redis")
+    lookup = xmlcache.Lookup("user", ("7", "101"), 7)
+    tokens = cache.tokens(["c7", "numbers"])
+
+    def hit(raw: bytes):
+        cache.set(lookup.key, raw)
+        return asyncio.run(cache.ahit(lookup))
+
+    good = xmlcache.encode_entry({"c7": tokens["c7"]}, "<document/>")
+    assert hit(good) == "<document/>"
+    both = xmlcache.encode_entry(tokens, "<both/>")
+    assert hit(both) == "<both/>"
+    assert hit(b"c7=" + tokens["c7"].encode() + b"0\n<stale/>") is None  # another token
+    assert hit(b"c7=\n<empty/>") is None
+    assert hit(b"\n<no scopes/>") is None
+    assert hit(b"c7" + tokens["c7"].encode() + b"<no newline/>") is None
+    other = xmlcache.encode_entry({"numbers": tokens["numbers"]}, "<lacks c7/>")
+    assert hit(other) is None  # the lookup's own scope must be in the entry
+    cache.bump(["c7"])
+    assert hit(good) is None
