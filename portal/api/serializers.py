@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from portal.billing.models import LedgerEntry
+from portal.billing.selectors import MONTH_MAX_YEAR, MONTH_MIN_YEAR
 from portal.directory.models import Department, Employee, PhoneNumber, PlatformNumber
 from portal.directory.services import DEPARTMENT_FIELDS
 from portal.tenants.models import ApiToken
@@ -147,6 +148,14 @@ class LedgerFilterSerializer(serializers.Serializer):
         help_text="YYYY-MM: entries whose period starts in that month",
     )
     category = serializers.ChoiceField(choices=LedgerEntry.Category.choices, required=False)
+
+    def validate_month(self, value: str) -> str:
+        if not MONTH_MIN_YEAR <= int(value[:4]) <= MONTH_MAX_YEAR:
+            raise serializers.ValidationError(
+                _("Месяц с %(first)s-01 по %(last)s-12.")
+                % {"first": MONTH_MIN_YEAR, "last": MONTH_MAX_YEAR}
+            )
+        return value
 
 
 class BalanceSerializer(serializers.Serializer):

@@ -25,6 +25,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.api import serializers as s
+from portal.api.pagination import Pagination
 from portal.api.permissions import IsPlatformStaff, IsSignedInCustomerAdmin
 from portal.billing import services as billing_services
 from portal.billing.models import LedgerEntry, Option, OptionPeriod
@@ -38,6 +39,8 @@ ID_REGEX = r"[0-9]+"
 
 class DirectoryViewSet(viewsets.ModelViewSet):
     """CRUD over one customer's rows; every write tells FreeSWITCH what changed (on commit)."""
+
+    pagination_class = Pagination  # limit and offset capped
 
     # (The docstring is the endpoints' public description.) Reads come from the customer's
     # queryset; every write is one call of a `portal.directory.services` function, which checks
@@ -143,6 +146,8 @@ class PlatformNumberViewSet(
 ):
     """The inventory customers pick their numbers from; who holds each number."""
 
+    pagination_class = Pagination  # limit and offset capped
+
     queryset = PlatformNumber.objects.all()
     serializer_class = s.PlatformNumberSerializer
     permission_classes = [IsPlatformStaff]
@@ -226,6 +231,7 @@ class OptionToggleView(APIView):
     parameters=[s.LedgerFilterSerializer],
 )
 class LedgerView(generics.ListAPIView):
+    pagination_class = Pagination  # limit and offset capped
     serializer_class = s.LedgerEntrySerializer
 
     def get_queryset(self):
@@ -265,6 +271,7 @@ class ApiTokenViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
+    pagination_class = Pagination  # limit and offset capped
     serializer_class = s.ApiTokenSerializer
     permission_classes = [IsSignedInCustomerAdmin]
     lookup_value_regex = ID_REGEX

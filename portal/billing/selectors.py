@@ -41,6 +41,12 @@ def customer_balance(customer: Customer | int) -> Decimal:
     return Decimal(total).quantize(Decimal("0.01"))
 
 
+# Months a customer may ask about (?month=): beyond these there is no billing, and the year
+# 9999's December has no next month to bound it (a 500 before).
+MONTH_MIN_YEAR = 2000
+MONTH_MAX_YEAR = 2100
+
+
 def month_bounds(month: dt.date) -> tuple[dt.date, dt.date]:
     first = month.replace(day=1)
     next_first = (first + dt.timedelta(days=32)).replace(day=1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 
+from portal.api.pagination import Pagination
 from portal.callbacks import selectors
 from portal.callbacks.models import CallbackAttempt, CallbackRequest
 
@@ -82,6 +83,7 @@ _FILTERS = [
     retrieve=extend_schema(summary="One callback request with its attempts"),
 )
 class CallbackRequestViewSet(viewsets.ReadOnlyModelViewSet):
+    pagination_class = Pagination  # limit and offset capped
     serializer_class = CallbackRequestSerializer
     lookup_value_regex = r"[0-9]+"
     queryset = CallbackRequest.objects.none()  # for the schema; see get_queryset

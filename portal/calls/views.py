@@ -14,6 +14,7 @@ import base64
 import binascii
 import hmac
 import logging
+import math
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, ValidationError
@@ -29,6 +30,43 @@ REALM = "freeswitch-cdr"
 
 def _text(status: int, message: str) -> HttpResponse:
     return HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+# Numbers a CDR may carry (FreeSWITCH sends whole seconds as strings): anything not finite or
+# outside these bounds is refused at the door, never handed on to int()/datetime/the database.
+EPOCH_VARIABLES = ("start_epoch", "answer_epoch", "end_epoch")
+SECONDS_VARIABLES = ("duration", "billsec")
+MAX_EPOCH = 4102444800  # 2100-01-01
+MAX_CALL_SECONDS = 31 * 86400
+
+
+def refuse_hostile(doc: dict) -> None:
+    """ValueError (a 400) for a NUL anywhere in the document or an out-of-range number in the
+    variables that become call fields."""
+    stack: list = [doc]
+    while stack:  # iterative: a deep document must not exhaust the stack here either
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and "\x00" in item:
+            raise ValueError("NUL character in the document")
+    variables = doc.get("variables")
+    if not isinstance(variables, dict):
+        return
+    for names, bound in ((EPOCH_VARIABLES, MAX_EPOCH), (SECONDS_VARIABLES, MAX_CALL_SECONDS)):
+        for name in names:
+            value = variables.get(name)
+            if value in (None, ""):
+                continue
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{name} is not a number") from None
+            if not (math.isfinite(number) and 0 <= number <= bound):
+                raise ValueError(f"{name} out of range (0..{bound})")
 
 
 def _credentials(request) -> tuple[str, str] | None:
@@ -66,8 +104,11 @@ def cdr_intake(request, node: str = ""):
         return response
     try:
         doc = json_cdr_parse(request.body, request.content_type or "")
+        refuse_hostile(doc)
     except RequestDataTooBig:
         return _text(413, "CDR too large.")
+    except RecursionError:
+        return _text(400, "Bad CDR: JSON nested too deeply")
     except ValueError as exc:
         log.warning("rejected CDR from %s: %s", request.META.get("REMOTE_ADDR"), exc)
         return _text(400, f"Bad CDR: {exc}")

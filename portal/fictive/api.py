@@ -9,6 +9,7 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 
+from portal.api.pagination import Pagination
 from portal.fictive import selectors
 from portal.fictive.models import FictiveCall
 
@@ -61,6 +62,7 @@ class FictiveCallFilterSerializer(serializers.Serializer):
     retrieve=extend_schema(summary="One call through a fictive number"),
 )
 class FictiveCallViewSet(viewsets.ReadOnlyModelViewSet):
+    pagination_class = Pagination  # limit and offset capped
     serializer_class = FictiveCallSerializer
     lookup_value_regex = r"[0-9]+"
     queryset = FictiveCall.objects.none()  # for the schema; see get_queryset

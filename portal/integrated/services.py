@@ -335,6 +335,8 @@ def message_add(call: IntegratedCall, *, author: str, text: str = "", photo: str
     text = (text or "").strip()
     if len(text) > MAX_TEXT:
         raise ValidationError(_("Сообщение слишком длинное."))
+    if "\x00" in text:
+        raise ValidationError(_("Недопустимый символ в сообщении."))
     if not text and not photo:
         raise ValidationError(_("Пустое сообщение."))
     message = ChatMessage.objects.create(

@@ -9,13 +9,14 @@ user), the caller's trusted persons (a personal expiring link). Everyone else ge
 from __future__ import annotations
 
 import json
+import re
 from functools import wraps
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Q
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _t
@@ -252,7 +253,13 @@ def profile(request):
                 return redirect("integrated:profile")
         status = 400
     elif request.method == "POST" and request.POST.get("form") == "untrust":
-        TrustedPerson.objects.filter(caller=caller, pk=request.POST.get("id") or 0).delete()
+        person_id = request.POST.get("id") or ""
+        if not re.fullmatch(r"[1-9][0-9]{0,17}", person_id):
+            return HttpResponseBadRequest(
+                _t("Не указано, кого убрать из доверенных лиц."),
+                content_type="text/plain; charset=utf-8",
+            )
+        TrustedPerson.objects.filter(caller=caller, pk=int(person_id)).delete()
         return redirect("integrated:profile")
     return render(
         request,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -192,11 +193,18 @@ def message_add(
         raise ValidationError(_("Сообщение слишком длинное."))
     if not text and not photo:
         raise ValidationError(_("Пустое сообщение."))
+    if "\x00" in text:
+        raise ValidationError(_("Недопустимый символ в сообщении."))
     if session.status == VideoSession.Status.ENDED:
         raise ValidationError(_("Звонок завершён."))
     reply = None
-    if reply_to:
-        reply = VideoMessage.objects.filter(pk=reply_to, session=session).first()
+    if reply_to not in (None, ""):
+        # an id of a message of this call, or a 400 (never a database error on "abc" or 2**63)
+        if not re.fullmatch(r"[1-9][0-9]{0,17}", str(reply_to)):
+            raise ValidationError(_("Сообщение, на которое вы отвечаете, не найдено."))
+        reply = VideoMessage.objects.filter(pk=int(reply_to), session=session).first()
+        if reply is None:
+            raise ValidationError(_("Сообщение, на которое вы отвечаете, не найдено."))
     return VideoMessage.objects.create(
         session=session, author=author, text=text, photo=photo, reply_to=reply
     )

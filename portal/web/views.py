@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -27,6 +28,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from portal.billing import selectors
 from portal.billing import services as billing_services
 from portal.billing.models import LedgerEntry, Option, OptionPeriod
+from portal.billing.selectors import MONTH_MAX_YEAR, MONTH_MIN_YEAR
 from portal.directory import services as directory_services
 from portal.directory.forms import DepartmentForm, DirectoryForm, EmployeeForm, NumberForm
 from portal.directory.models import Department, Employee, PhoneNumber
@@ -141,6 +143,8 @@ def _parse_month(request, customer) -> tuple[dt.date, dt.date]:
         return current, current
     try:
         month = dt.datetime.strptime(raw, "%Y-%m").date()
+        if not MONTH_MIN_YEAR <= month.year <= MONTH_MAX_YEAR:
+            raise ValueError(raw)
     except ValueError:
         messages.warning(
             request,
@@ -211,6 +215,10 @@ def option_toggle(request):
         except ValueError:
             pass
     code = request.POST.get("code", "").strip()
+    if not re.fullmatch(r"[-a-zA-Z0-9_]{1,64}", code):  # a slug; never NUL to the database
+        return error_page(
+            request, _("Неизвестная опция «%(code)s».") % {"code": code[:60]}, back=back
+        )
     state = request.POST.get("enabled", "")
     if state not in {"on", "off"}:
         return error_page(request, _("Не указано, подключить опцию или отключить её."), back=back)
