@@ -357,3 +357,20 @@ def test_a_full_batch_is_written_without_waiting_for_the_queue_to_run_dry(custom
         flow.on_event(ctx, esl_event(hangup(customer), sequence=i))
     assert CallRecord.objects.count() == 4
     assert len(flow.pending["fs1"]) == 1
+
+
+def test_the_cdr_flow_reads_the_same_headers_from_a_live_event_as_from_its_dict():
+    from pbx.esl.protocol import FrameParser, iter_events
+    from portal.calls.services import OUR_VARIABLES
+
+    hangups = [
+        event
+        for raw in sorted(RECORDINGS.glob("*.server.raw"))
+        for event in iter_events(FrameParser().feed(raw.read_bytes()))
+        if event.name == "CHANNEL_HANGUP_COMPLETE"
+    ]
+    assert {event.format for event in hangups} == {"plain", "json"}
+    for event in hangups:
+        assert event.subset(CDR_HEADERS, prefix=OUR_VARIABLES) == cdr_event_fields(
+            dict(event.headers)
+        )

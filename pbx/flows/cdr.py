@@ -30,9 +30,10 @@ class CdrFlow(Flow):
     pending: dict[str, list] = field(default_factory=dict, repr=False)
 
     def on_event(self, ctx: NodeContext, event: Event) -> None:
-        from portal.calls.services import CdrDelivery, cdr_event_fields
+        from portal.calls.services import CDR_HEADERS, OUR_VARIABLES, CdrDelivery
 
-        fields = cdr_event_fields(event.headers)
+        # only the ~25 headers a CDR reads are decoded (see cdr_event_fields)
+        fields = event.subset(CDR_HEADERS, prefix=OUR_VARIABLES)
         fields.setdefault("FreeSWITCH-Node", ctx.node)
         pending = self.pending.setdefault(ctx.node, [])
         pending.append(CdrDelivery(fields))
