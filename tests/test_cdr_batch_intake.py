@@ -374,3 +374,25 @@ def test_the_cdr_flow_reads_the_same_headers_from_a_live_event_as_from_its_dict(
         assert event.subset(CDR_HEADERS, prefix=OUR_VARIABLES) == cdr_event_fields(
             dict(event.headers)
         )
+
+
+def test_a_flush_killed_mid_write_keeps_its_cdrs_and_writing_them_again_adds_nothing(customer):
+    flow = CdrFlow(name="cdr", events=frozenset({"CHANNEL_HANGUP_COMPLETE"}))
+    ctx = NodeContext(node="fs1", api=None, bgapi=None)
+    calls = [hangup(customer) for _ in range(3)]
+    for i, call in enumerate(calls):
+        flow.on_event(ctx, esl_event(call, sequence=i))
+    real = cdr_ingest_batch
+
+    def commit_then_die(batch, *, source):
+        real(batch, source=source)
+        raise gevent.GreenletExit
+
+    with (
+        mock.patch("portal.calls.services.cdr_ingest_batch", side_effect=commit_then_die),
+        pytest.raises(gevent.GreenletExit),
+    ):
+        flow.flush(ctx)
+    assert len(flow.pending["fs1"]) == 3
+    flow.flush(ctx)
+    assert CallRecord.objects.count() == 3 and flow.pending == {}

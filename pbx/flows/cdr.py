@@ -50,22 +50,33 @@ class CdrFlow(Flow):
             result = cdr_ingest_batch(batch, source=SOURCE_EVENT)
         except (OperationalError, InterfaceError):
             # The database is down or the connection broke: keep the CDRs for the next flush
-            # (events that arrived meanwhile go after them) and let the service log it.
-            kept = batch + self.pending.get(ctx.node, [])
-            if len(kept) > self.max_pending:
-                log.error(
-                    "node %s: %d CDRs dropped, the database has been unreachable too long",
-                    ctx.node,
-                    len(kept) - self.max_pending,
-                )
-                kept = kept[-self.max_pending :]
-            self.pending[ctx.node] = kept
+            # and let the service log it.
+            self._keep(ctx.node, batch)
             connection.close()
+            raise
+        except Exception:
+            raise  # a bug: keeping the batch would fail the same way forever
+        except BaseException:
+            # killed mid-write (shutdown, reconnect): keep the CDRs; if the batch did commit,
+            # writing it again changes nothing (idempotent on Unique-ID)
+            self._keep(ctx.node, batch)
             raise
         if result.failed:
             log.warning(
                 "node %s: %d of %d CDRs not stored", ctx.node, len(result.failed), len(batch)
             )
+
+    def _keep(self, node: str, batch: list) -> None:
+        """Put a batch that was not written back in front of what arrived meanwhile."""
+        kept = batch + self.pending.get(node, [])
+        if len(kept) > self.max_pending:
+            log.error(
+                "node %s: %d CDRs dropped, the database has been unreachable too long",
+                node,
+                len(kept) - self.max_pending,
+            )
+            kept = kept[-self.max_pending :]
+        self.pending[node] = kept
 
 
 flow = CdrFlow(name="cdr", events=frozenset({"CHANNEL_HANGUP_COMPLETE"}))
