@@ -54,6 +54,7 @@ def served(tmp_path):
         "DATABASE_URL": database_url(),
         "FREESWITCH_XML_CURL_PASSWORD": PASSWORD,
         "FREESWITCH_ESL_PASSWORD": "",
+        "SECRET_KEY": "serve-test-secret-key-0123456789-abcdefghij",
         "PORTAL_WORKERS": "2",
         "DB_POOL_MAX_SIZE": "2",
         "Q_WORKERS": "1",

@@ -96,7 +96,7 @@ def _authorised(request, user: str, password: str) -> bool:
 def cdr_intake(request, node: str = ""):
     user = getattr(settings, "FREESWITCH_CDR_USER", "freeswitch") or "freeswitch"
     password = getattr(settings, "FREESWITCH_CDR_PASSWORD", "") or ""
-    if not password:
+    if not password.strip():  # a blank password (" ") is no password
         return _text(403, "CDR intake is disabled: FREESWITCH_CDR_PASSWORD is not set.")
     if not _authorised(request, user, password):
         response = _text(401, "Authentication required.")

@@ -22,7 +22,7 @@ import time
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
 
@@ -87,6 +87,18 @@ class Command(BaseCommand):
         return min(wanted, fits)
 
     def handle(self, *args, addr: str, demo: bool, no_prompts: bool = False, **options) -> None:
+        from portal.web.checks import production_problems
+
+        problems = production_problems()
+        if problems and not demo:
+            # Without --demo this is production: refuse rather than serve forgeable sessions.
+            lines = "\n".join(f"  [{check_id}] {msg}" for check_id, msg in problems)
+            raise CommandError(
+                f"Refusing to start in production:\n{lines}\n"
+                "(`serve --demo` runs the embedded defaults for a local trial.)"
+            )
+        for check_id, msg in problems:
+            self.stdout.write(f"== warning [{check_id}] {msg}")
         self.stdout.write("== migrating the database")
         call_command("migrate", verbosity=0, interactive=False)
         if demo:
