@@ -73,3 +73,23 @@ def test_a_call_charge_lowers_the_balance_and_shows_in_the_month(
     assert selectors.customer_balance(cust) == Decimal("-3.00")
     month = selectors.month_charges(cust, record.started_at.date())
     assert month["calls"] == Decimal("3.00")
+
+
+def test_a_later_cdr_with_a_larger_billsec_raises_the_charge_by_the_difference(
+    cust, django_capture_on_commit_callbacks
+):
+    from portal.billing.services import calls_rerate
+
+    with django_capture_on_commit_callbacks(execute=True):
+        cdr_ingest(hangup(cust, billsec=30, uuid="rerate-1"), source="event")
+    with django_capture_on_commit_callbacks(execute=True):
+        cdr_ingest(hangup(cust, billsec=150, uuid="rerate-1"), source="http")  # 3 minutes
+    calls_rerate()
+    assert sorted(e.amount for e in call_charges(cust)) == [Decimal("1.50"), Decimal("3.00")]
+    assert sum(e.amount for e in call_charges(cust)) == Decimal("4.50")
+    # running again, or a repeated delivery, charges nothing more; a smaller billsec neither
+    calls_rerate()
+    with django_capture_on_commit_callbacks(execute=True):
+        cdr_ingest(hangup(cust, billsec=20, uuid="rerate-1"), source="http")
+    calls_rerate()
+    assert sum(e.amount for e in call_charges(cust)) == Decimal("4.50")

@@ -264,9 +264,50 @@ def call_charge(*, call_record_id: int) -> LedgerEntry | None:
     if amount <= 0:
         return None
     day = (call.started_at or call.ended_at).astimezone(ZoneInfo(customer.time_zone)).date()
+    details = {
+        "call": call.uuid,
+        "billsec": call.billsec,
+        "minutes": minutes,
+        "minute_price": str(price),
+        "flow": call.variables.get("pbx_flow", ""),
+    }
+    source_key = f"cdr:{call.uuid}"[:120]
+    description = _("Исходящий звонок на %(number)s") % {"number": call.callee_number[:32]}
+    with transaction.atomic():
+        first = (
+            LedgerEntry.objects.select_for_update()
+            .filter(customer=customer, source_key=source_key)
+            .first()
+        )
+        if first is not None:
+            # A later CDR of the same call with a larger billsec (the merge keeps the largest):
+            # the ledger stays append-only, the difference is one more entry per billsec seen.
+            charged = sum(
+                LedgerEntry.objects.filter(
+                    customer=customer, source_key__startswith=f"{source_key}:"
+                ).values_list("amount", flat=True),
+                first.amount,
+            )
+            if amount <= charged:
+                return first
+            entry, _created = LedgerEntry.objects.get_or_create(
+                customer=customer,
+                source_key=f"{source_key}:{call.billsec}s"[:120],
+                defaults={
+                    "kind": LedgerEntry.Kind.CHARGE,
+                    "category": Category.CALLS,
+                    "amount": amount - charged,
+                    "currency": customer.currency,
+                    "period_start": day,
+                    "period_end": day,
+                    "description": description,
+                    "details": {**details, "rerated_from": str(charged)},
+                },
+            )
+            return entry
     entry, _created = LedgerEntry.objects.get_or_create(
         customer=customer,
-        source_key=f"cdr:{call.uuid}"[:120],
+        source_key=source_key,
         defaults={
             "kind": LedgerEntry.Kind.CHARGE,
             "category": Category.CALLS,
@@ -274,18 +315,35 @@ def call_charge(*, call_record_id: int) -> LedgerEntry | None:
             "currency": customer.currency,
             "period_start": day,
             "period_end": day,
-            "description": _("Исходящий звонок на %(number)s")
-            % {"number": call.callee_number[:32]},
-            "details": {
-                "call": call.uuid,
-                "billsec": call.billsec,
-                "minutes": minutes,
-                "minute_price": str(price),
-                "flow": call.variables.get("pbx_flow", ""),
-            },
+            "description": description,
+            "details": details,
         },
     )
     return entry
+
+
+def calls_rerate(*, minutes: int = 30) -> int:
+    """Rate again the outgoing calls whose records changed in the last `minutes` (a django-q2
+    schedule). CDR merges that raise billsec are written by one bulk UPDATE without a
+    `cdr_ingested` signal, so this is how their charge catches up. Returns how many charges
+    went up."""
+    from portal.calls.models import CallRecord
+
+    since = timezone.now() - dt.timedelta(minutes=minutes)
+    changed = 0
+    calls = CallRecord.objects.filter(
+        updated_at__gte=since,
+        direction=CallRecord.Direction.OUTBOUND,
+        customer__isnull=False,
+        ended_at__isnull=False,
+        billsec__gt=0,
+    ).values_list("pk", "uuid", "customer_id")
+    for pk, uuid, customer_id in calls.iterator():
+        entry = call_charge(call_record_id=pk)
+        if entry is not None and entry.source_key != f"cdr:{uuid}"[:120]:  # a top-up entry
+            changed += 1
+            paid_calls_reassess(customer_id=customer_id)
+    return changed
 
 
 def _emergency_call(call) -> bool:
