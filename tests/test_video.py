@@ -330,3 +330,28 @@ def test_a_refused_photo_message_leaves_no_file(specialist, settings):
     assert response.status_code == 400 and not VideoMessage.objects.exists()
     folder = settings.MEDIA_ROOT / "video" / str(session.pk)
     assert not folder.exists() or not any(folder.iterdir())
+
+
+def test_the_bound_browser_is_refused_once_the_link_has_expired(specialist):
+    session, token = new_session(specialist)
+    phone = joined(token)
+    assert phone.post(f"/v/{token}/messages/", {"text": "hi"}).status_code == 201
+    long_ago = timezone.now() - dt.timedelta(days=30)
+    VideoSession.objects.filter(pk=session.pk).update(
+        expires_at=long_ago + dt.timedelta(hours=24), opened_at=long_ago
+    )
+    assert phone.post(f"/v/{token}/messages/", {"text": "30 days later"}).status_code in (404, 410)
+    assert phone.get(f"/v/{token}/").status_code == 410
+    assert not VideoMessage.objects.filter(text="30 days later").exists()
+    cookie = phone.cookies[next(iter(phone.cookies))].value
+    assert services.client_session(session_id=session.pk, browser_key=cookie) is None
+
+
+def test_a_call_opened_just_before_the_expiry_keeps_working_for_a_while(specialist):
+    session, token = new_session(specialist)
+    phone = joined(token)
+    now = timezone.now()
+    VideoSession.objects.filter(pk=session.pk).update(
+        expires_at=now - dt.timedelta(minutes=1), opened_at=now - dt.timedelta(minutes=30)
+    )
+    assert phone.post(f"/v/{token}/messages/", {"text": "still here"}).status_code == 201

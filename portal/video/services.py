@@ -26,6 +26,7 @@ from portal.web.photos import store_photo
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 2000
+BOUND_GRACE = dt.timedelta(hours=2)
 
 
 def digest(secret: str) -> str:
@@ -112,6 +113,8 @@ def open_link(*, token: str, browser_key: str | None, now=None) -> tuple[VideoSe
         raise Refused(410, _("Этот видеозвонок уже завершён."))
     if session.browser_hash:
         if browser_key and secrets.compare_digest(session.browser_hash, digest(browser_key)):
+            if now >= usable_until(session):  # the bound browser does not outlive the link
+                raise Refused(410, _("Срок действия ссылки истёк."))
             return session, None
         raise Refused(403, _("Ссылка уже использована на другом устройстве."))
     if now >= session.expires_at:
@@ -126,8 +129,16 @@ def open_link(*, token: str, browser_key: str | None, now=None) -> tuple[VideoSe
     return session, key
 
 
-def client_session(*, session_id: int, browser_key: str | None) -> VideoSession | None:
-    """The session this browser is bound to, or None."""
+def usable_until(session: VideoSession) -> dt.datetime:
+    """The link's expiry binds the browser that opened it too; a call opened shortly before the
+    expiry still gets BOUND_GRACE from its opening, so it is not cut off mid-conversation."""
+    if session.opened_at is None:
+        return session.expires_at
+    return max(session.expires_at, session.opened_at + BOUND_GRACE)
+
+
+def client_session(*, session_id: int, browser_key: str | None, now=None) -> VideoSession | None:
+    """The session this browser is bound to (and may still use), or None."""
     if not browser_key:
         return None
     session = VideoSession.objects.filter(pk=session_id).first()
@@ -135,6 +146,7 @@ def client_session(*, session_id: int, browser_key: str | None) -> VideoSession 
         session
         and session.browser_hash
         and secrets.compare_digest(session.browser_hash, digest(browser_key))
+        and (now or timezone.now()) < usable_until(session)
     ):
         return session
     return None
