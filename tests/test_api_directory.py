@@ -157,6 +157,39 @@ def test_an_employees_sip_password_can_be_set_but_not_read_back(api, customer):
 
 
 @pytest.mark.parametrize(
+    "password",
+    [
+        "${hostname}-abcdef",
+        "$${domain}-abcdefgh",
+        'pass"word-1234567',
+        "pass<word>-1234567",
+        "pass&word-1234567",
+        "X-PRE-PROCESS-1234",
+    ],
+)
+def test_a_sip_password_freeswitch_would_expand_is_a_400_and_the_phone_stays_registered(
+    api, customer, password
+):
+    """`${hostname}-abcdef` used to be accepted, and then the directory renderer refused it and
+    silently dropped the employee (their phone could no longer register)."""
+    employee = factories.employee(customer)
+    before = employee.sip_password
+    response = api.patch(
+        f"/api/v1/employees/{employee.pk}/", {"sip_password": password}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["sip_password"][0].startswith("Пароль SIP")
+    employee.refresh_from_db()
+    assert employee.sip_password == before
+    created = api.post(
+        "/api/v1/employees/",
+        {"name": "Иван", "extension": "301", "sip_password": password},
+        format="json",
+    )
+    assert created.status_code == 400
+
+
+@pytest.mark.parametrize(
     "body,field",
     [
         ({"name": "И", "extension": "0123"}, "extension"),

@@ -20,6 +20,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, models, transaction
 from django.utils.translation import gettext as _
 
+from pbx.xmlbuild import RenderError, fs_safe_secret
 from portal.directory.models import Department, Employee, PhoneNumber, PlatformNumber
 from portal.directory.phone import to_e164
 from portal.events import announce_config_change
@@ -100,6 +101,18 @@ def _check_sip_password(value: str) -> str:
         raise ValidationError(
             _("Пароль SIP: от 12 до 64 печатных символов ASCII, без пробелов."), code="invalid"
         )
+    try:
+        # the directory renderer's own rule: a password it would refuse (`${hostname}`, quotes,
+        # `<`, ...) used to be saved and then silently drop the employee from the directory
+        fs_safe_secret(value)
+    except RenderError:
+        raise ValidationError(
+            _(
+                "Пароль SIP: латинские буквы, цифры и знаки . _ ~ + / = : @ ! * # - "
+                "(без $, скобок и кавычек: FreeSWITCH подставил бы вместо них значения)."
+            ),
+            code="invalid",
+        ) from None
     return value
 
 
