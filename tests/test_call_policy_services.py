@@ -148,6 +148,12 @@ def test_112_is_routed_for_a_suspended_customer_and_never_billed(
     with django_capture_on_commit_callbacks(execute=True):
         cdr_ingest(event, source="event")
     assert not LedgerEntry.objects.filter(customer=customer, category="calls").exists()
+    # 101 is an emergency number in RU and an extension here: untagged, it is billed as before
+    event = charged_call(customer, billsec=60)
+    event["Caller-Destination-Number"] = "101"
+    with django_capture_on_commit_callbacks(execute=True):
+        cdr_ingest(event, source="event")
+    assert LedgerEntry.objects.filter(customer=customer, category="calls").count() == 1
 
 
 def test_the_emergency_route_setting_reaches_the_dialplan(client, customer, office, settings):

@@ -24,8 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from pbx.destinations import is_emergency
-from portal.billing.callpolicy import paid_calls_reassess, region
+from portal.billing.callpolicy import paid_calls_reassess
 from portal.billing.models import AccrualDay, LedgerEntry, Option, OptionPeriod
 from portal.directory.models import Employee, PhoneNumber
 from portal.events import announce_config_change
@@ -347,8 +346,10 @@ def calls_rerate(*, minutes: int = 30) -> int:
 
 
 def _emergency_call(call) -> bool:
+    """Tagged by the dialplan's emergency route (both legs). Not judged by the callee number:
+    101-104 are emergency numbers in RU and also the customers' usual extensions."""
     variables = call.variables or {}
-    return variables.get("pbx_flow") == "emergency" or is_emergency(call.callee_number, region())
+    return variables.get("pbx_flow") == "emergency"
 
 
 def on_cdr_ingested(sender, *, call_record_id: int, complete: bool, **kwargs) -> None:
