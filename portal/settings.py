@@ -278,6 +278,15 @@ PROMPT_UPLOAD_MAX_SECONDS = envint("PROMPT_UPLOAD_MAX_SECONDS", "60")
 # the sofia gateway (external profile) calls to the public network leave through.
 PBX_SIP_DOMAIN = env("PBX_SIP_DOMAIN", "pbx.local")
 PBX_PSTN_GATEWAY = env("PBX_PSTN_GATEWAY", "pstn")
+# Outbound call policy (portal/billing/callpolicy.py, pbx/destinations.py): where emergency
+# numbers go ("<gateway>" or "<gateway>/<number>"; default: PBX_PSTN_GATEWAY, the dialled
+# number unchanged), extra prefix classes ("+53=blocked,+232=premium"; classes premium,
+# satellite, international, blocked), who on the platform hears that a customer's paid calls
+# were stopped (default: ADMINS), and the highest daily spend cap a customer may set.
+PBX_EMERGENCY_ROUTE = env("PBX_EMERGENCY_ROUTE", "")
+PBX_DESTINATION_PREFIXES = env("PBX_DESTINATION_PREFIXES", "")
+PBX_ABUSE_ALERT_EMAILS = envlist("PBX_ABUSE_ALERT_EMAILS", "")
+PBX_MAX_DAILY_SPEND_CAP = env("PBX_MAX_DAILY_SPEND_CAP", "1000000")
 # Where FreeSWITCH writes call recordings (freeswitch_conf's pbx_recordings_dir, same env var);
 # the portal plays them from here, so the directory is shared between nodes and the portal.
 RECORDINGS_DIR = Path(env("PBX_RECORDINGS_DIR", "/var/lib/freeswitch/recordings"))
