@@ -49,14 +49,14 @@ def basic_auth_ok(header: str, user: str, password: str) -> bool:
     given = credentials(header) or ("", "")
     user_ok = hmac.compare_digest(given[0].encode(), user.encode())
     password_ok = hmac.compare_digest(given[1].encode(), password.encode())
-    return bool(password) and given != ("", "") and user_ok and password_ok
+    return bool(password.strip()) and given != ("", "") and user_ok and password_ok
 
 
 def refusal(authorization: str, remote: str) -> tuple[int, str, dict[str, str]] | None:
     """None if the request may be answered, else (status, text, extra headers)."""
     user = settings.FREESWITCH_XML_CURL_USER or "freeswitch"
     password = settings.FREESWITCH_XML_CURL_PASSWORD or ""
-    if not password:
+    if not password.strip():  # a blank password is no password
         log.error(
             "mod_xml_curl request refused: FREESWITCH_XML_CURL_PASSWORD is not set, so "
             "FreeSWITCH falls back to its static files (no users, 'unavailable' dialplan)"

@@ -14,15 +14,8 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from pbx.xmlserve import route  # noqa: E402
 from portal.routing import websocket_urlpatterns  # noqa: E402
 
+websocket_app = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+
 # mod_xml_curl's lookups skip Django's request handling, and each worker warms them up at
 # start (lifespan): pbx/xmlserve.py.
-application = route(
-    ProtocolTypeRouter(
-        {
-            "http": django_asgi_app,
-            "websocket": AllowedHostsOriginValidator(
-                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-            ),
-        }
-    )
-)
+application = route(ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_app}))

@@ -3,12 +3,11 @@
 from channels.routing import ProtocolTypeRouter
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
-from portal.asgi import application as portal_application
-from portal.asgi import django_asgi_app
+from pbx.xmlserve import route
+from portal.asgi import django_asgi_app, websocket_app
 
-application = ProtocolTypeRouter(
-    {
-        "http": ASGIStaticFilesHandler(django_asgi_app),
-        "websocket": portal_application.application_mapping["websocket"],
-    }
+application = route(
+    ProtocolTypeRouter(
+        {"http": ASGIStaticFilesHandler(django_asgi_app), "websocket": websocket_app}
+    )
 )
