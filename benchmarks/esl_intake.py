@@ -140,7 +140,7 @@ def main() -> int:
     parser.add_argument(
         "--no-receivers",
         action="store_true",
-        help="disconnect the cdr_ingested receivers (billing, recordings): the writer alone",
+        help="disconnect the CDR receivers (billing, recordings): the writer alone",
     )
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of this side here")
     args = parser.parse_args()
@@ -158,10 +158,11 @@ def main() -> int:
     from portal.switch.models import Node
 
     if args.no_receivers:
-        from portal.calls.signals import cdr_ingested
+        from portal.calls.signals import cdr_batch_ingested, cdr_ingested
 
-        cdr_ingested.receivers.clear()
-        cdr_ingested.sender_receivers_cache.clear()
+        for signal in (cdr_ingested, cdr_batch_ingested):
+            signal.receivers.clear()
+            signal.sender_receivers_cache.clear()
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     Node.objects.get_or_create(name="bench", defaults={"host": "127.0.0.1", "port": 8021})
     if connection.vendor == "postgresql":
@@ -252,7 +253,7 @@ def main() -> int:
     rate = (len(handled) - 1) / span if span > 0 else float("inf")
     asked = "as fast as it can" if args.rate <= 0 else f"{args.rate:.0f}/s"
     if args.no_receivers:
-        asked += ", cdr_ingested receivers disconnected"
+        asked += ", CDR receivers disconnected"
     print(f"ESL intake, database {label}: {len(handled)} events of ~9 KB sent at {asked}")
     print(f"  the double sent them in {send_seconds:.2f} s ({args.events / send_seconds:.0f}/s)")
     print(f"  throughput      {rate:10.0f} events/s")

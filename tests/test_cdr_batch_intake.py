@@ -174,6 +174,34 @@ def test_duplicates_across_batches_and_sources_are_charged_once(
     assert charge.amount == Decimal("3.00")
 
 
+def test_a_batch_is_rated_with_one_query_per_receiver_not_one_per_cdr(
+    db, django_capture_on_commit_callbacks
+):
+    """Billing and recordings listen to the batch: 200 inbound CDRs cost them one query each,
+    and the outgoing ones of a mixed batch are each charged exactly once."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    customer = factories.customer()  # "Средний": 1.50 per started minute
+    inbound = [CdrDelivery(hangup(customer, variable_pbx_direction="inbound")) for _ in range(200)]
+    outbound = [
+        CdrDelivery(hangup(customer, billsec=61, variable_pbx_direction="outbound"))
+        for _ in range(3)
+    ]
+    with CaptureQueriesContext(connection) as writes:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            cdr_ingest_batch(inbound, source="event")
+    with CaptureQueriesContext(connection) as receivers:
+        for callback in callbacks:
+            callback()
+    assert len(receivers) <= 2, [q["sql"][:80] for q in receivers.captured_queries]
+    assert len(writes) < 20
+    with django_capture_on_commit_callbacks(execute=True):
+        cdr_ingest_batch(inbound[:5] + outbound, source="event")
+    charges = LedgerEntry.objects.filter(customer=customer, category="calls")
+    assert sorted(c.amount for c in charges) == [Decimal("3.00")] * 3
+
+
 # --- one bad CDR costs only itself -----------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ class BillingConfig(AppConfig):
     label = "billing"
 
     def ready(self) -> None:
-        from portal.billing.services import on_cdr_ingested
-        from portal.calls.signals import cdr_ingested
+        from portal.billing.services import on_cdr_batch_ingested
+        from portal.calls.signals import cdr_batch_ingested
 
-        cdr_ingested.connect(on_cdr_ingested, dispatch_uid="billing.call_charge")
+        cdr_batch_ingested.connect(on_cdr_batch_ingested, dispatch_uid="billing.call_charge")

@@ -352,9 +352,26 @@ def _emergency_call(call) -> bool:
     return variables.get("pbx_flow") == "emergency"
 
 
-def on_cdr_ingested(sender, *, call_record_id: int, complete: bool, **kwargs) -> None:
-    if complete:
-        entry = call_charge(call_record_id=call_record_id)
+def on_cdr_batch_ingested(sender, *, records: list[dict], **kwargs) -> None:
+    """Rate the calls of a written CDR batch: one query finds the few that can cost anything
+    (complete, outgoing, with a customer and talk time), and only those are charged."""
+    from portal.calls.models import CallRecord
+
+    complete = [r["call_record_id"] for r in records if r["complete"]]
+    if not complete:
+        return
+    billable = CallRecord.objects.filter(
+        pk__in=complete,
+        direction=CallRecord.Direction.OUTBOUND,
+        billsec__gt=0,
+        customer__isnull=False,
+        ended_at__isnull=False,
+    ).values_list("pk", flat=True)
+    customers = set()
+    for pk in sorted(billable):
+        entry = call_charge(call_record_id=pk)
         if entry is not None:
-            # The spend of the day or the balance may now refuse paid calls.
-            paid_calls_reassess(customer_id=entry.customer_id)
+            customers.add(entry.customer_id)
+    for customer_id in sorted(customers):
+        # The spend of the day or the balance may now refuse paid calls.
+        paid_calls_reassess(customer_id=customer_id)

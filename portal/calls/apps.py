@@ -6,7 +6,7 @@ class CallsConfig(AppConfig):
     label = "calls"
 
     def ready(self) -> None:
-        from portal.calls.recordings import on_cdr_ingested
-        from portal.calls.signals import cdr_ingested
+        from portal.calls.recordings import on_cdr_batch_ingested
+        from portal.calls.signals import cdr_batch_ingested
 
-        cdr_ingested.connect(on_cdr_ingested, dispatch_uid="calls.recording_register")
+        cdr_batch_ingested.connect(on_cdr_batch_ingested, dispatch_uid="calls.recording_register")

@@ -62,14 +62,16 @@ def recordings_measure(limit: int = 5000) -> int:
     return measured
 
 
-def on_cdr_ingested(sender, *, call_record_id: int, complete: bool, **kwargs) -> None:
+def on_cdr_batch_ingested(sender, *, records: list[dict], **kwargs) -> None:
+    """Register the recordings of the complete calls of a written CDR batch (one query)."""
+    complete = [r["call_record_id"] for r in records if r["complete"]]
     if not complete:
         return
-    row = (
-        CallRecord.objects.filter(pk=call_record_id, customer__isnull=False)
+    rows = (
+        CallRecord.objects.filter(pk__in=complete, customer__isnull=False)
         .exclude(recording_path="")
+        .order_by("pk")
         .values_list("customer_id", "recording_path")
-        .first()
     )
-    if row:
-        recording_register(customer_id=row[0], path=row[1])
+    for customer_id, path in rows:
+        recording_register(customer_id=customer_id, path=path)

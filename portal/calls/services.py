@@ -37,7 +37,7 @@ from django.db.models import CharField
 from django.utils import timezone
 
 from portal.calls.models import CallRecord
-from portal.calls.signals import cdr_ingested
+from portal.calls.signals import cdr_batch_ingested, cdr_ingested
 from portal.tenants.models import Customer
 
 log = logging.getLogger(__name__)
@@ -475,6 +475,14 @@ def _write(
                     created=created,
                     complete=complete,
                 )
+            )
+        if signals:
+            batch = [
+                {"call_record_id": pk, "created": created, "complete": complete}
+                for pk, created, complete in signals
+            ]
+            transaction.on_commit(
+                partial(cdr_batch_ingested.send, sender=CallRecord, records=batch)
             )
     return (
         [
