@@ -19,7 +19,6 @@ import gevent
 import gevent.event
 import gevent.queue
 from django.db import close_old_connections, connection
-from django.utils import timezone
 
 from pbx import store
 from pbx.esl import commands
@@ -90,7 +89,7 @@ class NodeWorker:
         self.stopping = gevent.event.Event()
         self.conn: EslConnection | None = None
         self.seen = SeenEvents()
-        self._last_event_write = 0.0
+        self._last_event_seen = 0.0
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -120,6 +119,7 @@ class NodeWorker:
             try:
                 self._after_connect(conn)
                 workers.append(gevent.spawn(self._push_loop, conn))
+                workers.append(gevent.spawn(self._liveness_loop, conn))
                 for flow in self.flows:
                     if flow.tick_interval > 0:
                         workers.append(gevent.spawn(self._tick_loop, conn, flow))
@@ -211,10 +211,23 @@ class NodeWorker:
                 connection.close()
 
     def _note_event_time(self) -> None:
-        now = timezone.now().timestamp()
-        if now - self._last_event_write >= 1.0:
-            self._last_event_write = now
-            store.node_event_seen(self.name)
+        # Only noted here: `_liveness_loop` writes it. A write on the dispatcher stalled the
+        # event stream for up to half a second on a busy database (a commit waits for its WAL
+        # flush), and FreeSWITCH's sends to us then back up into call setup.
+        self._last_event_seen = time.monotonic()
+
+    def _liveness_loop(self, conn: EslConnection) -> None:
+        written = 0.0
+        while conn.connected and not self.stopping.is_set():
+            seen = self._last_event_seen
+            if seen > written:
+                written = seen
+                try:
+                    store.node_event_seen(self.name)
+                except Exception:
+                    log.exception("node %s: could not note the last event", self.name)
+                    connection.close()
+            self.stopping.wait(1.0)
 
     def _tick_loop(self, conn: EslConnection, flow: Flow) -> None:
         ctx = self.context(conn)
