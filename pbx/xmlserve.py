@@ -94,7 +94,7 @@ class _TooLarge(Exception):
     pass
 
 
-async def _read_body(receive: Receive) -> bytes | None:
+async def _read_body(receive: Receive, limit: int = MAX_BODY) -> bytes | None:
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -102,7 +102,7 @@ async def _read_body(receive: Receive) -> bytes | None:
             return None
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY:
+        if size > limit:
             raise _TooLarge
         chunks.append(chunk)
         if not message.get("more_body", False):
@@ -154,6 +154,52 @@ async def lifespan(scope: dict, receive: Receive, send: Send) -> None:
             return
 
 
+CDR_PREFIX = "/freeswitch/cdr/"
+CDR_MAX_BODY = 16 * 1024 * 1024  # mod_json_cdr's response-max-bytes order of magnitude
+
+
+async def bare_django_view(scope: dict, receive: Receive, send: Send) -> None:
+    """Serve a machine-to-machine Django view (mod_json_cdr's POSTs) without the middleware
+    stack: no session, CSRF, locale or messages, which cost more than the view itself at two
+    CDRs per call. The view checks its own credentials; it runs on a worker thread whose
+    database connection goes back to the pool at once."""
+    import io
+
+    from asgiref.sync import sync_to_async
+    from django.core.handlers.asgi import ASGIRequest
+    from django.urls import Resolver404, resolve
+
+    try:
+        body = await _read_body(receive, CDR_MAX_BODY)
+    except _TooLarge:
+        await _respond(send, 413, "Request too large.\n", TEXT_TYPE)
+        return
+    if body is None:
+        return
+    try:
+        match = resolve(scope["path"])
+    except Resolver404:
+        await _respond(send, 404, "Not found.\n", TEXT_TYPE)
+        return
+    request = ASGIRequest(scope, io.BytesIO(body))
+
+    def call():
+        return xmlcache._with_connection_returned(
+            lambda: match.func(request, *match.args, **match.kwargs)
+        )
+
+    try:
+        response = await sync_to_async(call, thread_sensitive=False)()
+    except Exception:
+        log.exception("%s failed", scope["path"])
+        await _respond(send, 500, "Internal error.\n", TEXT_TYPE)
+        return
+    headers = [(k.lower().encode(), v.encode("latin-1")) for k, v in response.items()]
+    headers.append((b"content-length", str(len(response.content)).encode()))
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": response.content})
+
+
 def route(django_app):
     """Wrap the portal's app: the mod_xml_curl path goes to `app`, lifespan events warm the
     worker up, the rest goes to Django (HTTP) and Channels (websockets)."""
@@ -161,6 +207,8 @@ def route(django_app):
     async def router(scope: dict, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope.get("path") == PATH:
             await app(scope, receive, send)
+        elif scope["type"] == "http" and scope.get("path", "").startswith(CDR_PREFIX):
+            await bare_django_view(scope, receive, send)
         elif scope["type"] == "lifespan":
             await lifespan(scope, receive, send)
         else:

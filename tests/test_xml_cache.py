@@ -4,6 +4,7 @@ lookup, on both stores (Redis when it runs here, this process's memory otherwise
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 
 import pytest
@@ -353,3 +354,66 @@ def test_the_one_round_trip_hit_accepts_only_entries_with_every_token_current(ca
     assert hit(other) is None  # the lookup's own scope must be in the entry
     cache.bump(["c7"])
     assert hit(good) is None
+
+
+# --------------------------------------------------------------------------- mod_json_cdr
+
+
+def call_router(path: str, body: bytes, *, auth: str | None, method: str = "POST"):
+    """Through the portal's ASGI app (portal.asgi), as FreeSWITCH reaches it."""
+    from portal.asgi import application
+
+    headers = [(b"content-type", b"application/json")]
+    if auth is not None:
+        headers.append((b"authorization", auth.encode()))
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 5555),
+        "server": ("127.0.0.1", 8000),
+        "scheme": "http",
+        "http_version": "1.1",
+        "asgi": {"version": "3.0"},
+        "root_path": "",
+    }
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(application(scope, receive, send))
+    start, body_msg = sent
+    return start["status"], body_msg["body"].decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cdrs_reach_the_cdr_view_without_the_middleware_stack(settings):
+    """mod_json_cdr's POST is served by the same view (its own auth, 400s, idempotence),
+    just not through sessions/CSRF/locale: two per call cost more than the view."""
+    from portal.calls.models import CallRecord
+    from tests.test_cdr_http import raw_json
+    from tests.test_cdr_ingest import json_cdr_from_event, plain_event
+
+    settings.FREESWITCH_CDR_USER, settings.FREESWITCH_CDR_PASSWORD = "freeswitch", "cdr-pw-123456"
+    customer = factories.customer()
+    event = plain_event("02d-originate-answer-park-kill.txt")
+    event["variable_pbx_customer"] = str(customer.pk)
+    doc = raw_json(json_cdr_from_event(event))
+    auth = "Basic " + base64.b64encode(b"freeswitch:cdr-pw-123456").decode()
+    assert call_router("/freeswitch/cdr/fs1/", doc, auth=auth)[0] == 200
+    assert call_router("/freeswitch/cdr/fs1/", doc, auth=auth)[0] == 200  # a retry: one row
+    assert CallRecord.objects.filter(customer=customer).count() == 1
+    assert call_router("/freeswitch/cdr/fs1/", doc, auth=None)[0] == 401
+    wrong = "Basic " + base64.b64encode(b"freeswitch:nope").decode()
+    assert call_router("/freeswitch/cdr/fs1/", doc, auth=wrong)[0] == 401
+    status, message = call_router("/freeswitch/cdr/fs1/", b"[1, 2]", auth=auth)
+    assert status == 400 and "must be an object" in message
+    assert call_router("/freeswitch/cdr/fs1/", b"", auth=auth, method="GET")[0] == 405
+    assert call_router("/freeswitch/cdr/a/b/c/", doc, auth=auth)[0] == 404
