@@ -161,9 +161,12 @@ else:
 XML_CACHE_URL = env("XML_CACHE_URL", REDIS_URL)
 XML_CACHE_TTL = envint("XML_CACHE_TTL", "3600")
 XML_CACHE_PREFIX = env("XML_CACHE_PREFIX", "pbx")
-# FreeSWITCH keeps a directory user this many ms before asking again (`cacheable`); every
-# config change flushes that cache over ESL (xml_flush_cache). 0 = never cache in FreeSWITCH.
-FREESWITCH_DIRECTORY_CACHE_MS = envint("FREESWITCH_DIRECTORY_CACHE_MS", "300000")
+# FreeSWITCH may keep a directory user this many ms before asking again (`cacheable`); config
+# changes flush it over ESL (xml_flush_cache), but only after call control's debounce (~1-2 s),
+# and a user carries its password and toll_allow: a revoked class or password would still work
+# for that long. Off by default (the portal's own cache answers a lookup in about a
+# millisecond); set it only if that window is acceptable.
+FREESWITCH_DIRECTORY_CACHE_MS = envint("FREESWITCH_DIRECTORY_CACHE_MS", "0")
 
 Q_CLUSTER = {
     "name": "pbx",

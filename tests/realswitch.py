@@ -455,13 +455,68 @@ def call(
 ) -> CallStats:
     """`calls` calls from the trunk side to `number` at `rate` calls/s, each talking
     `talk_ms`; INVITE -> 200 of every call from sipp's RTD trace."""
-    run = workdir / f"sipp-call-{number}-{rate}-{time.monotonic_ns()}"
+    return _calls(
+        f"127.0.0.1:{fs.external_port}",
+        workdir,
+        "call.xml",
+        ["-key", "caller", caller],
+        number=number,
+        rate=rate,
+        calls=calls,
+        talk_ms=talk_ms,
+        limit=limit,
+        timeout=timeout,
+    )
+
+
+def phone_call(
+    fs: FreeSwitch,
+    workdir: Path,
+    *,
+    user: str,
+    password: str,
+    domain: str,
+    number: str,
+    calls: int = 1,
+    rate: float = 5,
+    talk_ms: int = 1000,
+    limit: int = 100,
+) -> CallStats:
+    """Calls from a phone (digest auth on the INVITE) to `number`, via the internal profile."""
+    return _calls(
+        f"127.0.0.1:{fs.internal_port}",
+        workdir,
+        "phone_call.xml",
+        ["-key", "user", user, "-key", "domain", domain, "-au", user, "-ap", password],
+        number=number,
+        rate=rate,
+        calls=calls,
+        talk_ms=talk_ms,
+        limit=limit,
+        timeout=120,
+    )
+
+
+def _calls(
+    target: str,
+    workdir: Path,
+    scenario: str,
+    extra: list[str],
+    *,
+    number: str,
+    rate: float,
+    calls: int,
+    talk_ms: int,
+    limit: int,
+    timeout: float,
+) -> CallStats:
+    run = workdir / f"sipp-{scenario[:-4]}-{number}-{rate}-{time.monotonic_ns()}"
     run.mkdir(parents=True)
     done = subprocess.run(
-        ["sipp", f"127.0.0.1:{fs.external_port}", "-sf", str(SCENARIOS / "call.xml")]
+        ["sipp", target, "-sf", str(SCENARIOS / scenario)]
         + ["-i", "127.0.0.1", "-p", str(free_udp_tcp_port())]
         + ["-mp", str(free_port(socket.SOCK_DGRAM))]
-        + ["-s", number, "-key", "caller", caller, "-r", str(rate), "-m", str(calls)]
+        + ["-s", number, *extra, "-r", str(rate), "-m", str(calls)]
         + ["-l", str(limit), "-d", str(talk_ms), "-recv_timeout", "15000"]
         + ["-trace_stat", "-stf", str(run / "stat.csv"), "-fd", "1"]
         + ["-trace_rtt", "-rtt_freq", "1", "-nostdin"]
