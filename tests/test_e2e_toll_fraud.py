@@ -113,3 +113,78 @@ def test_the_phone_limit_refuses_call_n_plus_1(stack):
     # three calls at once, each talking 4 s: two go out, the third is refused
     result = dial(stack, NATIONAL, calls=3, rate=20, talk_ms=4000)
     assert (result.successful, result.failed) == (2, 1)
+
+
+def test_the_customer_limit_holds_across_two_nodes(tmp_path):
+    """Two nodes, a phone on each, a limit of one outside call per customer: while a call is
+    up on the first node, the second node refuses one (mod_hash adds the peers' counts)."""
+    import threading
+
+    customer = factories.customer()
+    billing.payment_record(customer=customer, amount=Decimal("1000"), reference="e2e")
+    factories.employee(customer, extension="101", sip_password=PASSWORD)
+    factories.employee(customer, extension="102", sip_password=PASSWORD)
+    factories.number(customer, "+74951112244")
+    callpolicy.call_policy_update(customer=customer, limits={"max_calls": 1})
+    far_end = realswitch.Answerer(tmp_path, "pstn")
+    phones = [realswitch.Answerer(tmp_path, "a"), realswitch.Answerer(tmp_path, "b")]
+    portal = realswitch.Portal(tmp_path, database_url(), redis_url=settings.REDIS_URL)
+    nodes = [
+        realswitch.FreeSwitch(tmp_path / name, portal_port=portal.port, pstn_port=far_end.port)
+        for name in ("fs1", "fs2")
+    ]
+    for node, peer in zip(nodes, reversed(nodes), strict=True):
+        peers = node.workdir / "peers"
+        peers.mkdir()
+        (peers / "peer.xml").write_text(
+            f'<remote name="peer" host="127.0.0.1" port="{peer.esl_port}" '
+            'password="$${esl_password}" interval="500"/>\n'
+        )
+        node.extra_env["PBX_LIMIT_PEERS"] = str(peers / "*.xml")
+    portal.extra_env["FREESWITCH_NODES"] = ",".join(
+        f"fs{i}=127.0.0.1:{n.esl_port}" for i, n in enumerate(nodes, 1)
+    )
+    domain = f"c{customer.pk}.{realswitch.SIP_DOMAIN}"
+    try:
+        portal.start()
+        for node, ext, phone in zip(nodes, ("101", "102"), phones, strict=True):
+            node.start()
+            assert realswitch.register(
+                node, tmp_path, user=ext, password=PASSWORD, domain=domain, contact_port=phone.port
+            )
+        first: list[realswitch.CallStats] = []
+
+        def long_call() -> None:
+            first.append(
+                realswitch.phone_call(
+                    nodes[0],
+                    tmp_path,
+                    user="101",
+                    password=PASSWORD,
+                    domain=domain,
+                    number=NATIONAL,
+                    talk_ms=6000,
+                )
+            )
+
+        talking = threading.Thread(target=long_call)
+        talking.start()
+        time.sleep(3)  # up on fs1, and fs2 has pulled fs1's counts
+        second = realswitch.phone_call(
+            nodes[1], tmp_path, user="102", password=PASSWORD, domain=domain, number=NATIONAL
+        )
+        talking.join()
+        assert first[0].successful == 1
+        assert second.successful == 0
+        assert "pbx_limit_exceeded" in nodes[1].log_file.read_text()
+        time.sleep(1.5)  # fs2 pulls fs1's counts twice a second
+        after = realswitch.phone_call(
+            nodes[1], tmp_path, user="102", password=PASSWORD, domain=domain, number=NATIONAL
+        )
+        assert after.successful == 1  # the first call ended: the limit is free again
+    finally:
+        for node in nodes:
+            node.stop()
+        portal.stop()
+        for answerer in (far_end, *phones):
+            answerer.stop()
