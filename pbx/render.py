@@ -502,7 +502,10 @@ def _refuse(condition, customer, prompt: str, cause: str, *, anti: bool = False)
     answered, so a refusal is never billed."""
     action(condition, "pre_answer", anti=anti)
     action(condition, "sleep", "300", anti=anti)
-    action(condition, "playback", _prompt(customer, prompt), anti=anti)
+    # The special information tone first (it needs no file: a refusal is never silent where
+    # the prompts were not generated), then the prompt that says why.
+    playback = f"file_string://$${{pbx_unavailable_tone}}!{_prompt(customer, prompt)}"
+    action(condition, "playback", playback, anti=anti)
     action(condition, "hangup", cause, anti=anti)
 
 

@@ -57,6 +57,7 @@ OWN_REFERENCES = (
     "$${pbx_hold_music}",
     "$${pbx_unavailable_prompt}",
     "$${pbx_unavailable_playback}",
+    "$${pbx_unavailable_tone}",
     "${uuid}",
     "${cc_exit_key}",
     "${outbound_caller_id_number}",

@@ -44,6 +44,10 @@ CLASSES = [
 REFUSED_BY_DEFAULT = [(d, c) for d, c in CLASSES if c in destinations.OPT_IN]
 
 
+# a refusal plays the special information tone (no file needed), then the prompt
+REFUSAL_TONE = "file_string://$${pbx_unavailable_tone}!"
+
+
 def customer(pk=12, status="active", language="ru"):
     return Customer(pk=pk, name="ООО Ромашка", status=status, language=language)
 
@@ -92,7 +96,7 @@ def test_premium_satellite_and_international_are_refused_by_default(dialled, cls
     assert bridges(root) == []
     assert ("hangup", "OUTGOING_CALL_BARRED") in steps(root)
     assert ("pre_answer", "") in steps(root) and ("answer", "") not in steps(root)
-    assert ("playback", "$${pbx_sounds_dir}/ru/call_barred.wav") in steps(root)
+    assert ("playback", REFUSAL_TONE + "$${pbx_sounds_dir}/ru/call_barred.wav") in steps(root)
     assert ("set", f"pbx_destination_class={cls}") in steps(root)
 
 
@@ -217,7 +221,9 @@ def test_limits_of_the_policy_are_rendered_as_limit_hash_with_a_prompt_destinati
 def test_the_limit_exceeded_destination_plays_a_prompt_and_never_dials():
     root = dialplan(render.LIMIT_EXCEEDED, cust=customer(language="en"))
     assert bridges(root) == []
-    assert ("playback", "$${pbx_sounds_dir}/en/call_limit_reached.wav") in steps(root)
+    assert ("playback", REFUSAL_TONE + "$${pbx_sounds_dir}/en/call_limit_reached.wav") in steps(
+        root
+    )
     assert ("hangup", "NORMAL_CIRCUIT_CONGESTION") in steps(root)
 
 
@@ -228,7 +234,7 @@ def test_paid_calls_blocked_refuses_every_outside_call_with_its_prompt(reason, p
     for dialled in ("84957654321", "89161234567", "+442079460000"):
         root = dialplan(dialled, policy("international", paid_blocked=reason))
         assert bridges(root) == []
-        assert ("playback", f"$${{pbx_sounds_dir}}/ru/{prompt}.wav") in steps(root)
+        assert ("playback", f"{REFUSAL_TONE}$${{pbx_sounds_dir}}/ru/{prompt}.wav") in steps(root)
         assert ("hangup", "CALL_REJECTED") in steps(root)
     # internal calls and emergency numbers are not paid calls
     assert bridges(dialplan("112", policy(paid_blocked=reason))) == ["sofia/gateway/pstn/112"]

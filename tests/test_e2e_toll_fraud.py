@@ -95,6 +95,7 @@ def test_premium_and_satellite_never_leave_the_gateway_until_opened(stack, numbe
     log = stack["fs"].log_file.read_text()
     assert f"sofia/gateway/pstn/+{number.lstrip('+')}" not in log
     assert "OUTGOING_CALL_BARRED" in log
+    assert "tone_stream://%(274,0,913.8)" in log  # not silence, even without prompt files
     assert reached(stack["far_end"]) == before
     cls = "premium" if number == PREMIUM else "satellite"
     callpolicy.call_policy_update(customer=stack["customer"], classes={cls: True})
