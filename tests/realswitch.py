@@ -18,8 +18,8 @@ machine cannot run them (no `freeswitch` or `sipp` on PATH).
 from __future__ import annotations
 
 import csv
+import itertools
 import os
-import random
 import re
 import shutil
 import signal
@@ -37,6 +37,9 @@ ESL_PASSWORD = "esl-test-secret-5f2"
 XML_PASSWORD = "xml-test-secret-9b4"
 CDR_PASSWORD = "cdr-test-secret-3d1"
 SIP_DOMAIN = "pbx.test"
+
+
+_rtp_blocks = itertools.count()
 
 
 def unavailable() -> str | None:
@@ -138,7 +141,9 @@ class FreeSwitch:
         self.internal_port = self.internal_port or free_udp_tcp_port()
         self.external_port = self.external_port or free_udp_tcp_port()
         self.esl_port = self.esl_port or free_port()
-        self.rtp_start = random.randrange(20000, 60000, 1000)
+        # Below the kernel's ephemeral ports (32768-60999), where sipp's and every client's
+        # ports come from: RTP bound there collided ("Bind Error!"); apart per instance.
+        self.rtp_start = 10000 + (os.getpid() * 7 + next(_rtp_blocks)) % 22 * 1000
         for sub in ("log", "db", "run", "recordings", "sounds", "cache", "storage"):
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
 

@@ -133,8 +133,9 @@ def test_a_locked_database_does_not_stop_calls_whose_answer_is_cached(stack):
 
 def test_an_outage_plays_the_tone_instead_of_silence(stack):
     stack["portal"].stop()
+    # the fallback answers, waits 0.5 s, then plays: stay on long enough to hear it
     result = realswitch.call(
-        stack["fs"], stack["work"], number=NUMBER, rate=5, calls=1, talk_ms=500
+        stack["fs"], stack["work"], number=NUMBER, rate=5, calls=1, talk_ms=3000
     )
     assert result.attempted == 1
     assert answered(stack["phones"]["101"], 0, timeout=0) == 0  # nobody routed it
