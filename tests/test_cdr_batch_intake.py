@@ -6,6 +6,7 @@ Payloads are the real CHANNEL_HANGUP_COMPLETE of tests/recordings (see test_cdr_
 
 from __future__ import annotations
 
+import contextlib
 import uuid as uuidlib
 from decimal import Decimal
 from unittest import mock
@@ -338,18 +339,35 @@ def test_duplicate_and_replayed_events_give_one_row_each(customer):
     assert CallRecord.objects.count() == 2
 
 
-def test_cdrs_are_kept_while_the_database_is_down_and_written_when_it_is_back(customer):
+@contextlib.contextmanager
+def database_down():
+    """A real outage: the connection is closed and pointed where no database answers (a closed
+    port, or a SQLite file in a directory that does not exist), then restored."""
+    from django.db import connection
+
+    params = connection.settings_dict
+    saved = {key: params.get(key) for key in ("HOST", "PORT", "NAME")}
+    connection.close()
+    if connection.vendor == "sqlite":
+        params["NAME"] = "/nonexistent-dir/db.sqlite3"
+    else:
+        params["HOST"], params["PORT"] = "127.0.0.1", "9"  # discard: connection refused
+    try:
+        yield
+    finally:
+        connection.close()
+        params.update(saved)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cdrs_are_kept_while_the_database_is_down_and_written_when_it_is_back():
+    customer = factories.customer()
     flow = CdrFlow(name="cdr", events=frozenset({"CHANNEL_HANGUP_COMPLETE"}))
     ctx = NodeContext(node="fs1", api=None, bgapi=None)
     first, second = [hangup(customer) for _ in range(3)], [hangup(customer) for _ in range(2)]
     for i, call in enumerate(first):
         flow.on_event(ctx, esl_event(call, sequence=i))
-    down = OperationalError("server closed the connection unexpectedly")
-    with (
-        mock.patch("portal.calls.services.cdr_ingest_batch", side_effect=down),
-        mock.patch("pbx.flows.cdr.connection"),
-        pytest.raises(OperationalError),
-    ):
+    with database_down(), pytest.raises(OperationalError):
         flow.flush(ctx)
     for i, call in enumerate(second):
         flow.on_event(ctx, esl_event(call, sequence=10 + i))
@@ -361,17 +379,15 @@ def test_cdrs_are_kept_while_the_database_is_down_and_written_when_it_is_back(cu
     assert CallRecord.objects.count() == 5
 
 
-def test_a_long_outage_keeps_only_the_newest_cdrs_up_to_the_limit(customer):
+@pytest.mark.django_db(transaction=True)
+def test_a_long_outage_keeps_only_the_newest_cdrs_up_to_the_limit():
+    customer = factories.customer()
     flow = CdrFlow(name="cdr", events=frozenset({"CHANNEL_HANGUP_COMPLETE"}), max_pending=3)
     ctx = NodeContext(node="fs1", api=None, bgapi=None)
     calls = [hangup(customer) for _ in range(5)]
     for i, call in enumerate(calls):
         flow.on_event(ctx, esl_event(call, sequence=i))
-    with (
-        mock.patch("portal.calls.services.cdr_ingest_batch", side_effect=OperationalError("down")),
-        mock.patch("pbx.flows.cdr.connection"),
-        pytest.raises(OperationalError),
-    ):
+    with database_down(), pytest.raises(OperationalError):
         flow.flush(ctx)
     assert [d.fields["Unique-ID"] for d in flow.pending["fs1"]] == [
         c["Unique-ID"] for c in calls[2:]
