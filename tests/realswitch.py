@@ -384,15 +384,24 @@ def _stat_counts(path: Path) -> dict[str, int]:
 
 
 class Answerer:
-    """A sipp UAS in the background: a phone or the PSTN far end (tests/sipp/answer.xml)."""
+    """A sipp UAS in the background: a phone or the PSTN far end (tests/sipp/answer.xml by
+    default; `scenario` names another file in tests/sipp/, e.g. one that answers busy)."""
 
-    def __init__(self, workdir: Path, name: str = "answer") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        name: str = "answer",
+        *,
+        scenario: str = "answer.xml",
+        extra: list[str] | None = None,
+    ) -> None:
         self.port = free_udp_tcp_port()
         self.dir = workdir / f"sipp-{name}-{self.port}"
         self.dir.mkdir(parents=True)
         self.proc = subprocess.Popen(
-            ["sipp", "-sf", str(SCENARIOS / "answer.xml"), "-i", "127.0.0.1"]
+            ["sipp", "-sf", str(SCENARIOS / scenario), "-i", "127.0.0.1"]
             + ["-p", str(self.port), "-mp", str(free_port(socket.SOCK_DGRAM))]
+            + list(extra or [])
             + ["-nostdin", "-trace_stat", "-stf", str(self.dir / "stat.csv"), "-fd", "1"]
             + ["-trace_err", "-error_file", str(self.dir / "errors.log")],
             cwd=self.dir,
@@ -457,14 +466,17 @@ def call(
     caller: str = "74957654321",
     limit: int = 5000,
     timeout: float = 600,
+    scenario: str = "call.xml",
+    extra: list[str] | None = None,
 ) -> CallStats:
     """`calls` calls from the trunk side to `number` at `rate` calls/s, each talking
-    `talk_ms`; INVITE -> 200 of every call from sipp's RTD trace."""
+    `talk_ms`; INVITE -> 200 of every call from sipp's RTD trace. `scenario` (in tests/sipp/)
+    and `extra` sipp arguments change what the caller does (e.g. send DTMF)."""
     return _calls(
         f"127.0.0.1:{fs.external_port}",
         workdir,
-        "call.xml",
-        ["-key", "caller", caller],
+        scenario,
+        ["-key", "caller", caller, *(extra or [])],
         number=number,
         rate=rate,
         calls=calls,
@@ -486,13 +498,16 @@ def phone_call(
     rate: float = 5,
     talk_ms: int = 1000,
     limit: int = 100,
+    scenario: str = "phone_call.xml",
+    extra: list[str] | None = None,
 ) -> CallStats:
     """Calls from a phone (digest auth on the INVITE) to `number`, via the internal profile."""
     return _calls(
         f"127.0.0.1:{fs.internal_port}",
         workdir,
-        "phone_call.xml",
-        ["-key", "user", user, "-key", "domain", domain, "-au", user, "-ap", password],
+        scenario,
+        ["-key", "user", user, "-key", "domain", domain, "-au", user, "-ap", password]
+        + list(extra or []),
         number=number,
         rate=rate,
         calls=calls,
