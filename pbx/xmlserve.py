@@ -10,9 +10,6 @@ rendering runs on a worker thread with a pooled database connection).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
@@ -20,6 +17,7 @@ from urllib.parse import parse_qsl
 from django.conf import settings
 
 from pbx import xmlcache
+from pbx.machineauth import basic_auth_ok, configured
 
 log = logging.getLogger(__name__)
 
@@ -30,33 +28,11 @@ XML_TYPE = "text/xml; charset=utf-8"
 TEXT_TYPE = "text/plain; charset=utf-8"
 
 
-def credentials(header: str) -> tuple[str, str] | None:
-    """(user, password) of an `Authorization: Basic ...` header value, or None."""
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic" or not encoded:
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, sep, password = decoded.partition(":")
-    return (user, password) if sep else None
-
-
-def basic_auth_ok(header: str, user: str, password: str) -> bool:
-    """Whether the header carries exactly `user`:`password` (constant-time compare; an empty
-    configured password never matches)."""
-    given = credentials(header) or ("", "")
-    user_ok = hmac.compare_digest(given[0].encode(), user.encode())
-    password_ok = hmac.compare_digest(given[1].encode(), password.encode())
-    return bool(password.strip()) and given != ("", "") and user_ok and password_ok
-
-
 def refusal(authorization: str, remote: str) -> tuple[int, str, dict[str, str]] | None:
     """None if the request may be answered, else (status, text, extra headers)."""
     user = settings.FREESWITCH_XML_CURL_USER or "freeswitch"
     password = settings.FREESWITCH_XML_CURL_PASSWORD or ""
-    if not password.strip():  # a blank password is no password
+    if not configured(password):
         log.error(
             "mod_xml_curl request refused: FREESWITCH_XML_CURL_PASSWORD is not set, so "
             "FreeSWITCH falls back to its static files (no users, 'unavailable' dialplan)"

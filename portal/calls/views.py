@@ -10,9 +10,6 @@ FreeSWITCH appends `?uuid=<Unique-ID>` and retries on any non-2xx answer.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import logging
 import math
 
@@ -22,6 +19,7 @@ from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from pbx.machineauth import basic_auth_ok, configured
 from portal.calls.services import SOURCE_HTTP, cdr_ingest, json_cdr_parse
 
 log = logging.getLogger(__name__)
@@ -69,36 +67,14 @@ def refuse_hostile(doc: dict) -> None:
                 raise ValueError(f"{name} out of range (0..{bound})")
 
 
-def _credentials(request) -> tuple[str, str] | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic" or not encoded:
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, ValueError):
-        return None
-    user, sep, password = decoded.partition(":")
-    return (user, password) if sep else None
-
-
-def _authorised(request, user: str, password: str) -> bool:
-    given = _credentials(request)
-    if given is None:
-        return False
-    user_ok = hmac.compare_digest(given[0].encode(), user.encode())
-    password_ok = hmac.compare_digest(given[1].encode(), password.encode())
-    return user_ok and password_ok
-
-
 @csrf_exempt
 @require_POST
 def cdr_intake(request, node: str = ""):
     user = getattr(settings, "FREESWITCH_CDR_USER", "freeswitch") or "freeswitch"
     password = getattr(settings, "FREESWITCH_CDR_PASSWORD", "") or ""
-    if not password.strip():  # a blank password (" ") is no password
+    if not configured(password):
         return _text(403, "CDR intake is disabled: FREESWITCH_CDR_PASSWORD is not set.")
-    if not _authorised(request, user, password):
+    if not basic_auth_ok(request.headers.get("Authorization", ""), user, password):
         response = _text(401, "Authentication required.")
         response["WWW-Authenticate"] = f'Basic realm="{REALM}"'
         return response
