@@ -455,15 +455,18 @@ async def aanswer(lookup: Lookup) -> str:
     if xml is not None:
         STATS["hit"] += 1
         return xml
-    # One render per key at a time in this process: a burst of calls to one number after a
-    # change (or a restart) waits for that render instead of each running its own.
+    # One render per key and generation in this process: a burst of calls to one number after
+    # a change (or a restart) waits for that render instead of each running its own. The
+    # finished render stays shared for a moment: lookups that read the same tokens while it
+    # ran (on a busy box, most of the burst) take its answer; a change gives new tokens.
     loop = asyncio.get_running_loop()
     pending = _inflight.setdefault(id(loop), {})
-    running = pending.get(lookup.key)
+    flight = (lookup.key, tuple(sorted(current.items())))
+    running = pending.get(flight)
     if running is not None:
         return await asyncio.shield(running)
     future = loop.create_future()
-    pending[lookup.key] = future
+    pending[flight] = future
     try:
         xml = await sync_to_async(_keep_in_thread, thread_sensitive=False)(cache, lookup, current)
     except BaseException as exc:
@@ -474,10 +477,15 @@ async def aanswer(lookup: Lookup) -> str:
         future.set_result(xml)
         return xml
     finally:
-        pending.pop(lookup.key, None)
+        if future.done() and not future.exception():
+            loop.call_later(SHARE_FINISHED_RENDER, pending.pop, flight, None)
+        else:
+            pending.pop(flight, None)
 
 
-_inflight: dict[int, dict[str, asyncio.Future]] = {}
+#: seconds a finished render answers lookups that read the same generation tokens
+SHARE_FINISHED_RENDER = 2.0
+_inflight: dict[int, dict[tuple, asyncio.Future]] = {}
 
 
 def warm_up() -> None:
