@@ -41,6 +41,9 @@ class Tariff(models.Model):
     storage_package_gb = models.PositiveIntegerField(_("пакет хранения, ГБ"), default=5)
     storage_package_price = money_field(_("пакет хранения в месяц"), default=Decimal("0"))
     outgoing_minute_price = money_field(_("исходящий звонок, за минуту"), default=Decimal("0"))
+    # Minutes of calls to destinations marked `included` in the rate deck that each customer
+    # of the tariff gets free per calendar month (customer's time zone).
+    included_minutes = models.PositiveIntegerField(_("минут включено в месяц"), default=0)
 
     class Meta:
         ordering = ["monthly_fee", "id"]
@@ -237,3 +240,89 @@ class CallBarring(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["employee", "call_class"], name="call_barring_unique")
         ]
+
+
+class RateDeck(models.Model):
+    """Per-destination prices: one deck per tariff, and optionally one per customer that
+    overrides it prefix by prefix (a customer's rate wins over the tariff's for the same or a
+    shorter prefix; a longer tariff prefix still wins over a shorter customer one)."""
+
+    name = models.CharField(_("название"), max_length=120)
+    tariff = models.OneToOneField(
+        Tariff, null=True, blank=True, on_delete=models.CASCADE, related_name="rate_deck"
+    )
+    customer = models.OneToOneField(
+        Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="rate_deck"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(tariff__isnull=True, customer__isnull=False)
+                | Q(tariff__isnull=False, customer__isnull=True),
+                name="rate_deck_one_owner",
+            )
+        ]
+        verbose_name = _("тарифная сетка")
+        verbose_name_plural = _("тарифные сетки")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Rate(models.Model):
+    """The price of calls to numbers starting with `prefix` (E.164 digits, no "+"), for calls
+    that start in [valid_from, valid_to). A call is rated entirely at the rate valid when it
+    started, even if the rate changes while it lasts."""
+
+    deck = models.ForeignKey(RateDeck, on_delete=models.CASCADE, related_name="rates")
+    prefix = models.CharField(_("префикс"), max_length=15)
+    destination = models.CharField(_("направление"), max_length=120, blank=True)
+    minute_price = models.DecimalField(
+        _("цена минуты"), max_digits=12, decimal_places=4, validators=NON_NEGATIVE
+    )
+    first_increment = models.PositiveIntegerField(_("первый интервал, с"), default=60)
+    next_increment = models.PositiveIntegerField(_("следующие интервалы, с"), default=60)
+    min_duration = models.PositiveIntegerField(_("минимальная длительность, с"), default=0)
+    connection_fee = money_field(_("плата за соединение"), default=Decimal("0"))
+    included = models.BooleanField(_("входит во включённые минуты"), default=False)
+    valid_from = models.DateTimeField(_("действует с"))
+    valid_to = models.DateTimeField(_("действует до"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["deck", "prefix", "valid_from"]
+        indexes = [models.Index(fields=["deck", "prefix", "valid_from"], name="rate_lookup")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(minute_price__gte=0) & Q(connection_fee__gte=0),
+                name="rate_prices_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(first_increment__gte=1) & Q(next_increment__gte=1),
+                name="rate_increments_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gt=models.F("valid_from")),
+                name="rate_validity_ordered",
+            ),
+        ]
+
+
+class RatingRun(models.Model):
+    """One explicit re-rating of a period (who, why, what changed): the log of the command."""
+
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL)
+    requested_by = models.CharField(max_length=150)
+    reason = models.CharField(max_length=255)
+    calls = models.PositiveIntegerField(default=0)
+    charged_more = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    credited = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+
+    class Meta:
+        ordering = ["-started_at", "-id"]

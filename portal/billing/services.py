@@ -239,14 +239,14 @@ def accrue_day(day: dt.date | str | None = None) -> int:
 
 
 def call_charge(*, call_record_id: int) -> LedgerEntry | None:
-    """Rate one finished call and write its ledger entry once (source `cdr:<uuid>`).
-
-    Rule: outgoing calls to the network (direction "outbound", a customer, billsec > 0) cost
-    `tariff.outgoing_minute_price` per started minute: `ceil(billsec / 60) * price`. Internal
-    legs (employee phones) and inbound calls are free. Callback and auto-redial legs to the
-    caller are tagged outbound by the call-control service, so they are billed here like any
-    outgoing call of the customer.
+    """Rate one finished call and write its ledger entry once (source `cdr:<uuid>`): the per-row
+    ORM path of the rules in `portal.billing.rating` (rate decks by longest prefix, increments,
+    minimum, connection fee, included minutes; without a deck: the tariff's
+    `outgoing_minute_price` per started minute). Internal legs (employee phones) and inbound
+    calls are free. Callback and auto-redial legs to the caller are tagged outbound by the
+    call-control service, so they are billed here like any outgoing call of the customer.
     """
+    from portal.billing.rating import price_call
     from portal.calls.models import CallRecord
 
     call = CallRecord.objects.select_related("customer__tariff").filter(pk=call_record_id).first()
@@ -257,17 +257,15 @@ def call_charge(*, call_record_id: int) -> LedgerEntry | None:
     if _emergency_call(call):
         return None  # emergency calls are never billed
     customer = call.customer
-    minutes = -(-int(call.billsec) // 60)
-    price = customer.tariff.outgoing_minute_price
-    amount = (price * minutes).quantize(KOPECK)
-    if amount <= 0:
+    priced = price_call(call)
+    amount = priced.amount
+    if amount <= 0 and not priced.covered:
         return None
     day = (call.started_at or call.ended_at).astimezone(ZoneInfo(customer.time_zone)).date()
     details = {
         "call": call.uuid,
         "billsec": call.billsec,
-        "minutes": minutes,
-        "minute_price": str(price),
+        **priced.details(),
         "flow": call.variables.get("pbx_flow", ""),
     }
     source_key = f"cdr:{call.uuid}"[:120]
@@ -281,14 +279,20 @@ def call_charge(*, call_record_id: int) -> LedgerEntry | None:
         if first is not None:
             # A later CDR of the same call with a larger billsec (the merge keeps the largest):
             # the ledger stays append-only, the difference is one more entry per billsec seen.
-            charged = sum(
-                LedgerEntry.objects.filter(
-                    customer=customer, source_key__startswith=f"{source_key}:"
-                ).values_list("amount", flat=True),
-                first.amount,
-            )
-            if amount <= charged:
+            later = LedgerEntry.objects.filter(
+                customer=customer, source_key__startswith=f"{source_key}:"
+            ).values_list("kind", "amount", "details")
+            charged, covered = first.amount, int(first.details.get("included_seconds", 0))
+            seen = int(first.details.get("billsec") or 0)
+            for kind, later_amount, later_details in later:
+                charged += later_amount if kind == LedgerEntry.Kind.CHARGE else -later_amount
+                covered += int((later_details or {}).get("included_seconds", 0))
+                seen = max(seen, int((later_details or {}).get("billsec") or 0))
+            # Only a longer call costs more here; a changed rate deck waits for an explicit
+            # re-rating (`manage.py rerate`).
+            if call.billsec <= seen or amount <= charged:
                 return first
+            details["included_seconds"] = priced.covered - covered
             entry, _created = LedgerEntry.objects.get_or_create(
                 customer=customer,
                 source_key=f"{source_key}:{call.billsec}s"[:120],
@@ -353,22 +357,38 @@ def _emergency_call(call) -> bool:
 
 
 def on_cdr_batch_ingested(sender, *, records: list[dict], **kwargs) -> None:
-    """Rate the calls of a written CDR batch: one query finds the few that can cost anything
-    (complete, outgoing, with a customer and talk time), and only those are charged."""
+    """Rate the calls of a written CDR batch: one set-based statement rates the calls never
+    rated before (`portal.billing.rating.calls_rate`); a call that already has its entry (a
+    later CDR of it, maybe with a larger billsec) goes through `call_charge`, which adds the
+    difference."""
+    from portal.billing.rating import calls_rate
     from portal.calls.models import CallRecord
 
     complete = [r["call_record_id"] for r in records if r["complete"]]
     if not complete:
         return
-    billable = CallRecord.objects.filter(
-        pk__in=complete,
-        direction=CallRecord.Direction.OUTBOUND,
-        billsec__gt=0,
-        customer__isnull=False,
-        ended_at__isnull=False,
-    ).values_list("pk", flat=True)
-    customers = set()
-    for pk in sorted(billable):
+    billable = list(
+        CallRecord.objects.filter(
+            pk__in=complete,
+            direction=CallRecord.Direction.OUTBOUND,
+            billsec__gt=0,
+            customer__isnull=False,
+            ended_at__isnull=False,
+        ).values_list("pk", "uuid", "customer_id")
+    )
+    if not billable:
+        return
+    rated_before = set(
+        LedgerEntry.objects.filter(
+            source_key__in=[f"cdr:{uuid}"[:120] for _pk, uuid, _c in billable]
+        ).values_list("customer_id", "source_key")
+    )
+    again = [pk for pk, uuid, c in billable if (c, f"cdr:{uuid}"[:120]) in rated_before]
+    fresh = [pk for pk, uuid, c in billable if (c, f"cdr:{uuid}"[:120]) not in rated_before]
+    customers: set[int] = set()
+    if fresh:
+        _written, customers = calls_rate(call_ids=fresh)
+    for pk in sorted(again):
         entry = call_charge(call_record_id=pk)
         if entry is not None:
             customers.add(entry.customer_id)
