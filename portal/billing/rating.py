@@ -360,9 +360,17 @@ def calls_rate(*, call_ids: list[int] | None = None) -> tuple[int, set[int]]:
         # One rating at a time: two workers rating overlapping batches would both count the
         # same included minutes as free.
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext('billing.calls_rate'))")
+        _tune(cursor)
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     return len(rows), {row[0] for row in rows}
+
+
+def _tune(cursor) -> None:
+    """For this transaction only: no JIT (compiling the statement cost 10 s of a 17 s run of
+    100,000 calls) and room to sort a batch in memory."""
+    cursor.execute("SET LOCAL jit = off")
+    cursor.execute("SET LOCAL work_mem = '64MB'")
 
 
 def _description_template() -> str:
@@ -462,6 +470,7 @@ def calls_rerate_period(
                 selection += " AND c.customer_id = %(customer)s"
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(hashtext('billing.calls_rate'))")
+                _tune(cursor)
                 cursor.execute(
                     _priced_sql(selection, only_unrated=False),
                     {"lo": lo, "hi": hi, "customer": customer.pk if customer else None},
