@@ -483,10 +483,21 @@ def render_public_dialplan(
             # The employee's answered leg must say which number was called (pbx/flows/integrated.py).
             action(condition, "export", f"pbx_customer={db_id(customer.pk)}")
             action(condition, "export", f"pbx_number={db_id(number.pk)}")
+        phones = [e for e in call.employees if e.is_active and valid_extension(e.extension)]
+        # Auto-redial for a caller from outside: a number that rings one phone, busy or
+        # unreachable, hands the call to the redial flow (a hunt group has the queue callback).
+        redial = AUTO_REDIAL in options and len(phones) == 1
         if extensions:
             _set(condition, "call_timeout", str(RING_SECONDS))
-            _set(condition, "continue_on_fail", "true")
+            if redial:
+                _set(condition, "continue_on_fail", ",".join(sorted(REDIAL_CAUSES)))
+                _set(condition, "pbx_redial_callee", db_id(phones[0].pk))
+            else:
+                _set(condition, "continue_on_fail", "true")
             action(condition, "bridge", _bridge_users(extensions, domain))
+        if redial:
+            _set(condition, "pbx_flow", FLOW_REDIAL_OFFER)
+            action(condition, "socket", settings.socket_data)
         action(condition, "hangup", "NO_ANSWER" if extensions else "SUBSCRIBER_ABSENT")
     else:
         action(condition, "hangup", "NO_ROUTE_DESTINATION")

@@ -101,8 +101,19 @@ def minutes_ago(request_id: int, minutes: float) -> None:
     )
 
 
-def test_busy_offer_1_callee_back_at_40_minutes_caller_first_bridge_billed(switch, service, office):
+def redial_originates(switch) -> list[str]:
+    return [c for c in switch.received if "originate" in c and "pbx_flow=redial" in c]
+
+
+def test_busy_offer_1_a_refresh_is_not_back_the_end_of_the_callees_call_connects_billed_from_the_bridge(
+    switch, service, office
+):
     switch.register("101", domain=office.domain)
+    switch.register("102", domain=office.domain, call_id="reg-102@phone")
+    # The callee is on a call (answered, from their phone: the directory tags it pbx_employee).
+    busy_call = switch.inbound_call(
+        caller="102", destination="74950000001", variables={"pbx_employee": str(office.callee.pk)}
+    )
     session = failed_call(switch, service, office, digits=["1"])
     assert "redial_offer.wav" in played(session)[0]
     assert "redial_accepted.wav" in played(session)[-1]
@@ -112,60 +123,239 @@ def test_busy_offer_1_callee_back_at_40_minutes_caller_first_bridge_billed(switc
 
     minutes_ago(request.pk, 40)
     switch.answers_after("101", 1)
-    switch.answers_after("102", 1)
-    switch.register("102", domain=office.domain)  # the callee's phone is back
+    switch.answers_after("102", 3)
+    # The busy phone's routine re-REGISTER (same Call-ID, next CSeq): it is still busy.
+    switch.register("102", domain=office.domain, call_id="reg-102@phone")
+    time.sleep(2.5)  # two ticks of call control
+    assert not redial_originates(switch)
+    assert RedialRequest.objects.get(pk=request.pk).status == "accepted"
 
+    switch.hangup(busy_call)  # the callee's call ends: now they are free
     request = eventually(
         lambda: RedialRequest.objects.filter(pk=request.pk, events__kind="bridged").first(),
         timeout=20,
         message="never bridged:\n" + "\n".join(service.lines[-30:]),
     )
-    originates = [c for c in switch.received if "originate" in c and "pbx_flow=redial" in c]
+    assert request.events.filter(kind="callee_back", detail="call ended").exists()
+    originates = redial_originates(switch)
     assert "pbx_leg=caller" in originates[0] and f"user/101@{office.domain}" in originates[0]
     assert "origination_caller_id_number=102" in originates[0]
     assert "pbx_leg=callee" in originates[1] and f"user/102@{office.domain}" in originates[1]
     assert "origination_caller_id_number=101" in originates[1]
+    # The caller hears that they are being connected while the callee's phone rings.
+    broadcast = switch.wait_for_command(f"uuid_broadcast {request.caller_uuid}")
+    assert broadcast.endswith("redial_connecting.wav aleg")
     assert switch.wait_for_command(f"uuid_bridge {request.caller_uuid} {request.callee_uuid}")
 
     time.sleep(0.05)  # they talk for 5 s of switch time (time_factor 0.01)
     switch.hangup(request.callee_uuid)  # the conversation ends
     eventually(lambda: RedialRequest.objects.get(pk=request.pk).outcome == "connected")
     switch.wait_for_command(f"uuid_kill {request.caller_uuid}")
-    # Billed as the caller's outgoing call, from the caller leg's CDR.
-    record = eventually(lambda: CallRecord.objects.filter(uuid=request.caller_uuid).first())
-    assert record.direction == "outbound" and record.billsec > 0
+    # Billed from the bridge: the callee's leg (answered as they were bridged) is the caller's
+    # outgoing call; the caller's leg, up since they answered 3 s earlier, is not billed.
+    call = eventually(lambda: CallRecord.objects.filter(uuid=request.callee_uuid).first())
+    caller_leg = eventually(lambda: CallRecord.objects.filter(uuid=request.caller_uuid).first())
+    assert call.direction == "outbound" and call.billsec > 0
+    assert caller_leg.direction == "internal" and caller_leg.billsec >= call.billsec + 2
     charge = eventually(
         lambda: LedgerEntry.objects.filter(customer=office.customer, category="calls").first()
     )
-    assert charge.source_key == f"cdr:{request.caller_uuid}"
+    assert charge.source_key == f"cdr:{request.callee_uuid}"
+    assert LedgerEntry.objects.filter(customer=office.customer, category="calls").count() == 1
 
 
-def test_declined_callee_back_at_10_minutes_gets_a_half_second_call_from_the_caller(
+def accept_and_get_back(switch, service, office):
+    """An unreachable callee, the offer accepted, then the phone registers anew."""
+    session = failed_call(switch, service, office, cause="USER_NOT_REGISTERED", digits=["1"])
+    assert "redial_accepted.wav" in played(session)[-1]
+    request = eventually(lambda: RedialRequest.objects.filter(status="accepted").first())
+    switch.register("101", domain=office.domain)
+    switch.register("102", domain=office.domain, call_id="new-102@phone")
+    return request
+
+
+def test_a_caller_busy_at_connection_time_is_called_again_five_minutes_later(
+    switch, service, office
+):
+    switch.set_busy("101")
+    request = accept_and_get_back(switch, service, office)
+    request = eventually(
+        lambda: RedialRequest.objects.filter(pk=request.pk, retry_at__isnull=False).first(),
+        timeout=20,
+        message="no retry:\n" + "\n".join(service.lines[-30:]),
+    )
+    assert request.status == "accepted" and request.attempts == 1 and not request.outcome
+    assert request.events.filter(kind="caller_failed", detail="USER_BUSY").exists()
+    assert len(redial_originates(switch)) == 1  # the callee was not rung for nothing
+    switch.answers_after("101", 1)
+    switch.answers_after("102", 1)
+    RedialRequest.objects.filter(pk=request.pk).update(retry_at=timezone.now())  # 5 min later
+    request = eventually(
+        lambda: RedialRequest.objects.filter(pk=request.pk, events__kind="bridged").first(),
+        timeout=20,
+        message="never bridged:\n" + "\n".join(service.lines[-30:]),
+    )
+    assert request.attempts == 2
+
+
+def test_a_callee_busy_again_at_connection_time_is_waited_for_until_their_call_ends(
+    switch, service, office
+):
+    switch.answers_after("101", 1)
+    switch.set_busy("102")
+    request = accept_and_get_back(switch, service, office)
+    request = eventually(
+        lambda: RedialRequest.objects.filter(pk=request.pk, kind="busy").first(),
+        timeout=20,
+        message="not waiting again:\n" + "\n".join(service.lines[-30:]),
+    )
+    assert request.status == "accepted" and not request.outcome
+    first_caller_leg = redial_originates(switch)[0].split("origination_uuid=")[1][:36]
+    switch.wait_for_command(f"uuid_kill {first_caller_leg}")  # the caller is not left waiting
+    switch.answers_after("102", 1)
+    busy_call = switch.inbound_call(
+        caller="102", destination="74950000001", variables={"pbx_employee": str(office.callee.pk)}
+    )
+    switch.register("102", domain=office.domain, call_id="new-102@phone")  # a refresh
+    time.sleep(2.5)
+    assert len(redial_originates(switch)) == 2
+    switch.hangup(busy_call)
+    eventually(
+        lambda: RedialRequest.objects.filter(pk=request.pk, events__kind="bridged").exists(),
+        timeout=20,
+        message="never bridged:\n" + "\n".join(service.lines[-30:]),
+    )
+
+
+def test_a_caller_from_outside_gets_the_offer_and_is_called_back_through_the_gateway(
+    switch, service, office
+):
+    factories.number(office.customer, "+74951112244")
+    variables = office.offer_vars("USER_BUSY")
+    del variables["pbx_employee"]  # not one of the customer's phones: a call from the trunk
+    variables["pbx_number_e164"] = "+74951112244"
+    session = switch.place_outbound_session(
+        "127.0.0.1",
+        service.socket_port,
+        variables,
+        caller="74957654321",
+        destination="74951112244",
+        digits=["1"],
+    )
+    assert session.wait_closed(timeout=20), "\n".join(service.lines[-30:])
+    assert "redial_offer.wav" in played(session)[0]
+    request = eventually(lambda: RedialRequest.objects.filter(status="accepted").first())
+    assert request.caller is None and request.caller_number == "+74957654321"
+    switch.answers_after("+74957654321", 1)
+    switch.register("102", domain=office.domain)
+    busy_call = switch.inbound_call(
+        caller="102", destination="74950000001", variables={"pbx_employee": str(office.callee.pk)}
+    )
+    switch.hangup(busy_call)
+    eventually(
+        lambda: RedialRequest.objects.filter(pk=request.pk, events__kind="bridged").exists(),
+        timeout=20,
+        message="never bridged:\n" + "\n".join(service.lines[-30:]),
+    )
+    caller_leg, callee_leg = redial_originates(switch)
+    assert "sofia/gateway/pstn/+74957654321" in caller_leg
+    assert "origination_caller_id_number=+74951112244" in caller_leg  # the number they called
+    assert "origination_caller_id_number=+74957654321" in callee_leg
+
+
+@pytest.fixture
+def realtime():
+    """The switch on real time, to time the 0.5 s call: (double, call control)."""
+    with EslDouble(password=PASSWORD, time_factor=1.0) as fs:
+        cc = CallControl(esl_port=fs.port, password=PASSWORD, PBX_SIP_DOMAIN="pbx.local").start()
+        fs.wait_for_command("event plain", timeout=10)
+        yield fs, cc
+        cc.stop()
+
+
+def flash_after_ten_minutes(switch, service, office, phone) -> tuple[RedialRequest, float]:
+    """Declined, the callee registers anew 10 minutes later: the 0.5 s call. Returns the
+    request and how long (real seconds) the flash leg lived until we killed it."""
+    session = failed_call(switch, service, office, cause="USER_NOT_REGISTERED", digits=[""])
+    assert "goodbye.wav" in played(session)[-1]
+    request = eventually(lambda: RedialRequest.objects.filter(status="declined").first())
+    minutes_ago(request.pk, 10)
+    phone("102")
+    switch.register("102", domain=office.domain, call_id="back-102@phone")
+    originate = switch.wait_for_command("originate", timeout=20)
+    started = time.monotonic()
+    leg = originate.split("origination_uuid=")[1][:36]
+    switch.wait_for_command(f"uuid_kill {leg}", timeout=5)
+    lived = time.monotonic() - started
+    assert "pbx_leg=flash" in originate and "origination_caller_id_number=101" in originate
+    assert f"user/102@{office.domain}" in originate
+    return RedialRequest.objects.get(pk=request.pk), lived
+
+
+def test_a_flash_that_rings_is_ended_at_half_a_second_and_is_a_missed_call(realtime, office):
+    switch, service = realtime
+    request, lived = flash_after_ten_minutes(switch, service, office, switch.never_answers)
+    assert 0.4 <= lived <= 0.8
+    request = eventually(
+        lambda: RedialRequest.objects.filter(pk=request.pk, status="done").first(),
+        message="\n".join(service.lines[-30:]),
+    )
+    assert request.outcome == "flashed"
+
+
+def test_a_flash_with_early_media_and_no_ringing_is_ended_at_half_a_second(realtime, office):
+    switch, service = realtime
+    request, lived = flash_after_ten_minutes(switch, service, office, switch.early_media)
+    assert 0.4 <= lived <= 0.8
+    request = eventually(lambda: RedialRequest.objects.filter(pk=request.pk, status="done").first())
+    assert request.outcome == "flashed"
+
+
+def test_a_flash_answered_at_once_is_ended_at_half_a_second_and_recorded_as_answered(
+    realtime, office
+):
+    switch, service = realtime
+    request, lived = flash_after_ten_minutes(
+        switch, service, office, lambda ext: switch.answers_after(ext, 0)
+    )
+    assert 0.4 <= lived <= 0.8
+    request = eventually(lambda: RedialRequest.objects.filter(pk=request.pk, status="done").first())
+    assert request.outcome == "flash_answered"
+
+
+def test_a_flash_that_meets_a_busy_phone_waits_for_the_end_of_the_callees_call(
     switch, service, office
 ):
     session = failed_call(switch, service, office, cause="USER_NOT_REGISTERED", digits=[""])
     assert "goodbye.wav" in played(session)[-1]
     request = eventually(lambda: RedialRequest.objects.filter(status="declined").first())
-    assert request.kind == "unreachable"
     minutes_ago(request.pk, 10)
-    switch.never_answers("102")
-    switch.register("102", domain=office.domain)
+    switch.set_busy("102")
+    switch.register("102", domain=office.domain, call_id="back-102@phone")
     request = eventually(
-        lambda: RedialRequest.objects.filter(pk=request.pk, outcome="flashed").first(),
+        lambda: RedialRequest.objects.filter(pk=request.pk, kind="busy").first(),
         timeout=20,
-        message="no flash:\n" + "\n".join(service.lines[-30:]),
+        message="\n".join(service.lines[-30:]),
     )
-    (flash,) = [c for c in switch.received if "originate" in c and "pbx_flow=redial" in c]
-    assert "pbx_leg=flash" in flash and "origination_caller_id_number=101" in flash
-    assert f"user/102@{office.domain}" in flash
-    assert switch.wait_for_command(f"uuid_kill {request.callee_uuid}")
+    assert request.status == "declined" and not request.outcome  # not "flashed": it never rang
+    switch.never_answers("102")
+    busy_call = switch.inbound_call(
+        caller="102", destination="74950000001", variables={"pbx_employee": str(office.callee.pk)}
+    )
+    switch.hangup(busy_call)
+    request = eventually(
+        lambda: RedialRequest.objects.filter(pk=request.pk, outcome="flashed").first(), timeout=20
+    )
 
 
 def test_declined_callee_back_at_31_minutes_gets_an_sms_instead(switch, service, office, twilio):
     failed_call(switch, service, office, digits=["2"])
     request = eventually(lambda: RedialRequest.objects.filter(status="declined").first())
     minutes_ago(request.pk, 31)
-    switch.register("102", domain=office.domain)
+    busy_call = switch.inbound_call(
+        caller="102", destination="74950000001", variables={"pbx_employee": str(office.callee.pk)}
+    )
+    switch.hangup(busy_call)  # the busy callee is free again, after the 30 minutes
     request = eventually(lambda: RedialRequest.objects.filter(pk=request.pk, outcome="sms").first())
     for delivery in Delivery.objects.filter(status="pending"):
         delivery_send(delivery.pk)

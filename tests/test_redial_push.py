@@ -46,7 +46,7 @@ def pushed(twilio, settings, django_capture_on_commit_callbacks):
     assert RedialRequest.objects.get().status == rules.PUSH_WAIT
     with django_capture_on_commit_callbacks(execute=True):
         assert services.callee_back(
-            customer_id=customer.pk, callee_id=callee.pk, now=now, source="register"
+            customer_id=customer.pk, callee_id=callee.pk, now=now, source=rules.CALL_ENDED
         ) == [(offer.request_id, rules.PUSH)]
     (sms,) = sms_sent(twilio)
     assert sms["To"] == ["+79160000101"] and "Борис (102)" in sms["Body"][0]

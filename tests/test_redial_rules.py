@@ -154,3 +154,110 @@ def test_a_pushed_offer_is_answered_once_and_only_inside_the_window():
     assert rules.push_answer(rules.PUSHED, False, T0, at(minutes=50)) == rules.DONE
     assert rules.push_answer(rules.PUSHED, True, T0, at(hours=2)) is None
     assert rules.push_answer(rules.CONNECTING, True, T0, at(minutes=50)) is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "source", "back"),
+    [
+        (rules.BUSY, rules.REFRESH, False),  # a busy phone's routine re-REGISTER
+        (rules.BUSY, rules.NEW_REGISTRATION, False),  # registered is not free
+        (rules.BUSY, rules.CALL_ENDED, True),  # the end of their call is
+        (rules.UNREACHABLE, rules.REFRESH, False),
+        (rules.UNREACHABLE, rules.NEW_REGISTRATION, True),
+        (rules.UNREACHABLE, rules.CALL_ENDED, True),
+    ],
+)
+def test_a_busy_callee_is_back_when_their_call_ends_an_unreachable_one_on_a_new_registration(
+    kind, source, back
+):
+    assert rules.counts_as_back(kind, source) is back
+
+
+def step(leg, cause, *, attempts=1, now=None, status=rules.CONNECTING):
+    return rules.after_attempt(
+        status=status,
+        leg=leg,
+        cause=cause,
+        attempts=attempts,
+        created=T0,
+        now=now or at(minutes=40),
+    )
+
+
+@pytest.mark.parametrize(
+    ("leg", "cause", "expected"),
+    [
+        # the callee busy or away again at connection time: wait for them again (same window)
+        ("callee", "USER_BUSY", rules.Step(rules.WAIT, kind=rules.BUSY)),
+        ("callee", "USER_NOT_REGISTERED", rules.Step(rules.WAIT, kind=rules.UNREACHABLE)),
+        # nobody picked up, or the caller was busy or away: the next attempt 5 minutes later
+        ("callee", "NO_ANSWER", rules.Step(rules.RETRY, retry_at=at(minutes=45))),
+        ("caller", "USER_BUSY", rules.Step(rules.RETRY, retry_at=at(minutes=45))),
+        ("caller", "USER_NOT_REGISTERED", rules.Step(rules.RETRY, retry_at=at(minutes=45))),
+        ("caller", "NO_ANSWER", rules.Step(rules.RETRY, retry_at=at(minutes=45))),
+        # whoever declines has decided
+        ("caller", "CALL_REJECTED", rules.Step(rules.DONE, outcome=rules.NOT_CONNECTED)),
+        ("callee", "CALL_REJECTED", rules.Step(rules.DONE, outcome=rules.NOT_CONNECTED)),
+        ("caller", "OUTGOING_CALL_BARRED", rules.Step(rules.DONE, outcome=rules.NOT_CONNECTED)),
+    ],
+)
+def test_a_failed_connection_waits_for_the_callee_or_retries_the_caller(leg, cause, expected):
+    assert step(leg, cause) == expected
+
+
+def test_connection_attempts_end_with_an_sms_when_they_or_the_window_run_out():
+    assert step("caller", "NO_ANSWER", attempts=3) == rules.Step(rules.SEND_SMS)
+    assert step("callee", "USER_BUSY", attempts=3) == rules.Step(rules.SEND_SMS)
+    # the next attempt would come after 2 h: the callee gets the SMS now
+    late = at(hours=1, minutes=56)
+    assert step("caller", "USER_BUSY", now=late) == rules.Step(rules.SEND_SMS)
+    assert step("callee", "USER_BUSY", now=at(hours=2)) == rules.Step(rules.SEND_SMS)
+
+
+@pytest.mark.parametrize(
+    ("cause", "expected"),
+    [
+        ("NORMAL_CLEARING", rules.Step(rules.DONE, outcome=rules.FLASHED)),  # we ended it ringing
+        ("NO_ANSWER", rules.Step(rules.DONE, outcome=rules.FLASHED)),
+        ("CALL_REJECTED", rules.Step(rules.DONE, outcome=rules.FLASHED)),  # they saw it
+        ("USER_BUSY", rules.Step(rules.WAIT, kind=rules.BUSY)),  # never showed: wait again
+        ("USER_NOT_REGISTERED", rules.Step(rules.WAIT, kind=rules.UNREACHABLE)),
+    ],
+)
+def test_a_flash_is_recorded_as_what_happened(cause, expected):
+    assert step("flash", cause, status=rules.FLASHING, now=at(minutes=10)) == expected
+    assert rules.after_flash_answered() == rules.Step(rules.DONE, outcome=rules.FLASH_ANSWERED)
+
+
+def test_a_flash_that_met_a_busy_phone_after_thirty_minutes_texts_instead():
+    assert step("flash", "USER_BUSY", status=rules.FLASHING, now=at(minutes=30)) == rules.Step(
+        rules.SEND_SMS
+    )
+
+
+class _Phone:
+    def __init__(self, pk, extension):
+        self.pk, self.extension, self.is_active = pk, extension, True
+
+
+def _public(options, phones):
+    from types import SimpleNamespace
+
+    customer = SimpleNamespace(pk=7, status="active", language="ru")
+    number = SimpleNamespace(pk=3, e164="+74951112244", kind="regular", department_id=5)
+    call = render.PublicCall(number=number, customer=customer, employees=phones, options=options)
+    return render.render_public_dialplan("74951112244", call, settings=render.RenderSettings())
+
+
+def test_a_call_from_outside_to_a_number_that_rings_one_phone_goes_to_the_offer():
+    xml = _public(frozenset({render.AUTO_REDIAL}), [_Phone(11, "102")])
+    assert 'data="continue_on_fail=' + ",".join(sorted(render.REDIAL_CAUSES)) + '"' in xml
+    assert 'data="pbx_redial_callee=11"' in xml
+    assert 'data="pbx_flow=redial_offer"' in xml and 'application="socket"' in xml
+    assert xml.index('application="bridge"') < xml.index('application="socket"')
+
+
+def test_without_the_option_or_with_a_hunt_group_a_call_from_outside_gets_no_offer():
+    assert "redial_offer" not in _public(frozenset(), [_Phone(11, "102")])
+    two = [_Phone(11, "102"), _Phone(12, "103")]
+    assert "redial_offer" not in _public(frozenset({render.AUTO_REDIAL}), two)

@@ -124,8 +124,9 @@ def test_accepted_then_back_at_40_minutes_connects_once(office):
     assert services.offer_answered(request_id=offer.request_id, pressed="2", now=t0) is None
     back = t0 + dt.timedelta(minutes=40)
     kw = dict(customer_id=office.customer.pk, callee_id=office.callee.pk, now=back)
-    assert services.callee_back(**kw, source="register") == [(offer.request_id, "connect")]
-    assert services.callee_back(**kw, source="register") == []  # the duplicate does nothing
+    # the callee was busy: their call ended
+    assert services.callee_back(**kw, source=rules.CALL_ENDED) == [(offer.request_id, "connect")]
+    assert services.callee_back(**kw, source=rules.CALL_ENDED) == []  # the duplicate: nothing
     plans = services.claim_due(now=back, worker="fs1")
     assert [(p.action, p.caller_extension, p.callee_extension) for p in plans] == [
         ("connect", "101", "102")
@@ -143,7 +144,7 @@ def test_a_claim_of_a_dead_node_lapses_and_another_node_dials(office):
     offer = office.offer(now=t0)
     services.offer_answered(request_id=offer.request_id, pressed="1", now=t0)
     services.callee_back(
-        customer_id=office.customer.pk, callee_id=office.callee.pk, now=t0, source="x"
+        customer_id=office.customer.pk, callee_id=office.callee.pk, now=t0, source=rules.CALL_ENDED
     )
     assert services.claim_due(now=t0, worker="fs1")
     later = t0 + dt.timedelta(seconds=services.CLAIM_SECONDS + 1)
@@ -156,7 +157,10 @@ def test_declined_back_within_30_minutes_flashes(office):
     services.offer_answered(request_id=offer.request_id, pressed=None, now=t0)
     back = t0 + dt.timedelta(minutes=29, seconds=59)
     assert services.callee_back(
-        customer_id=office.customer.pk, callee_id=office.callee.pk, now=back, source="register"
+        customer_id=office.customer.pk,
+        callee_id=office.callee.pk,
+        now=back,
+        source=rules.CALL_ENDED,
     ) == [(offer.request_id, "flash")]
     (plan,) = services.claim_due(now=back, worker="fs1")
     assert plan.action == "flash"
@@ -178,3 +182,149 @@ def test_windows_close_with_one_sms_to_the_callee(
     assert request.outcome == rules.SMS and request.sms.target == "+79160000102"
     (sms,) = sms_sent(twilio)
     assert sms["To"] == ["+79160000102"] and "Анна (101)" in sms["Body"][0]
+
+
+def accepted(office, *, cause="USER_BUSY", uuid="call-1", t0=None):
+    t0 = t0 or timezone.now()
+    offer = office.offer(uuid, cause=cause, now=t0)
+    services.offer_answered(request_id=offer.request_id, pressed="1", now=t0)
+    return offer.request_id, t0
+
+
+def back(office, now, source, registration=""):
+    return services.callee_back(
+        customer_id=office.customer.pk,
+        callee_id=office.callee.pk,
+        now=now,
+        source=source,
+        registration=registration,
+    )
+
+
+def test_a_busy_callees_registration_is_not_availability_the_end_of_their_call_is(office):
+    request_id, t0 = accepted(office)
+    later = t0 + dt.timedelta(minutes=3)
+    assert back(office, later, rules.REFRESH, "reg-1@phone") == []
+    assert back(office, later, rules.NEW_REGISTRATION, "reg-2@phone") == []
+    assert RedialRequest.objects.get().status == rules.ACCEPTED
+    assert back(office, later, rules.CALL_ENDED) == [(request_id, rules.CONNECT)]
+
+
+def test_a_phone_refresh_keeps_its_call_id_a_new_registration_does_not(office):
+    now = timezone.now()
+    pk = office.callee.pk
+    assert services.registration_seen(employee_id=pk, call_id="a@1", now=now)
+    assert not services.registration_seen(employee_id=pk, call_id="a@1", now=now)  # refresh
+    assert services.registration_seen(employee_id=pk, call_id="b@1", now=now)  # rebooted
+    services.registration_ended(employee_id=pk)
+    assert services.registration_seen(employee_id=pk, call_id="b@1", now=now)  # after a lapse
+
+
+def test_a_registered_phone_that_did_not_answer_is_back_on_a_new_registration_only(office):
+    now = timezone.now()
+    services.registration_seen(employee_id=office.callee.pk, call_id="a@1", now=now)
+    request_id, t0 = accepted(office, cause="NO_USER_RESPONSE")
+    assert RedialRequest.objects.get().callee_registration == "a@1"
+    assert back(office, t0, rules.NEW_REGISTRATION, "a@1") == []  # what the flow saw first
+    services.registration_ended(employee_id=office.callee.pk)  # it lapsed
+    assert back(office, t0, rules.NEW_REGISTRATION, "a@1") == [(request_id, rules.CONNECT)]
+
+
+def connecting(office, t0):
+    (plan,) = services.claim_due(now=t0, worker="fs1")
+    return plan
+
+
+def test_a_callee_busy_again_at_connection_time_is_waited_for_again(office):
+    request_id, t0 = accepted(office, cause="USER_NOT_REGISTERED")
+    back(office, t0, rules.NEW_REGISTRATION, "a@1")
+    connecting(office, t0)
+    assert services.attempt_failed(request_id=request_id, leg="callee", cause="USER_BUSY", now=t0)
+    request = RedialRequest.objects.get()
+    assert (request.status, request.kind, request.outcome) == (rules.ACCEPTED, rules.BUSY, "")
+    assert request.claimed_by == "" and request.due_at == t0 + dt.timedelta(hours=2)
+    assert back(office, t0, rules.REFRESH) == []
+    assert back(office, t0, rules.CALL_ENDED) == [(request_id, rules.CONNECT)]
+    assert connecting(office, t0).action == rules.CONNECT
+    assert RedialRequest.objects.get().attempts == 2
+
+
+def test_a_caller_away_at_connection_time_is_tried_again_then_the_callee_gets_an_sms(
+    office, twilio, django_capture_on_commit_callbacks
+):
+    request_id, t0 = accepted(office)
+    back(office, t0, rules.CALL_ENDED)
+    now = t0
+    for attempt in (1, 2):
+        assert connecting(office, now).action == rules.CONNECT
+        services.attempt_failed(request_id=request_id, leg="caller", cause="NO_ANSWER", now=now)
+        request = RedialRequest.objects.get()
+        assert request.status == rules.ACCEPTED and request.attempts == attempt
+        assert request.retry_at == now + dt.timedelta(minutes=5)
+        assert services.claim_due(now=now + dt.timedelta(minutes=4), worker="fs1") == []
+        now += dt.timedelta(minutes=5)
+    assert connecting(office, now).action == rules.CONNECT
+    with django_capture_on_commit_callbacks(execute=True):
+        services.attempt_failed(
+            request_id=request_id, leg="caller", cause="USER_NOT_REGISTERED", now=now
+        )
+    request = RedialRequest.objects.get()
+    assert (request.status, request.outcome, request.attempts) == (rules.DONE, rules.SMS, 3)
+    (sms,) = sms_sent(twilio)
+    assert sms["To"] == ["+79160000102"]
+
+
+def test_a_flash_to_a_busy_phone_waits_for_the_callee_and_an_answered_one_says_so(office):
+    t0 = timezone.now()
+    offer = office.offer(cause="USER_NOT_REGISTERED", now=t0)
+    services.offer_answered(request_id=offer.request_id, pressed="2", now=t0)
+    back(office, t0, rules.NEW_REGISTRATION, "a@1")
+    assert connecting(office, t0).action == rules.FLASH
+    assert not services.flash_answered(request_id=offer.request_id + 1000, now=t0)
+    services.flash_finished(request_id=offer.request_id, cause="USER_BUSY", now=t0)
+    request = RedialRequest.objects.get()
+    assert (request.status, request.kind, request.outcome) == (rules.DECLINED, rules.BUSY, "")
+    back(office, t0, rules.CALL_ENDED)
+    assert connecting(office, t0).action == rules.FLASH
+    assert services.flash_answered(request_id=offer.request_id, now=t0)
+    assert RedialRequest.objects.get().outcome == rules.FLASH_ANSWERED
+
+
+def test_a_caller_from_outside_is_offered_and_called_back_at_their_number(office):
+    t0 = timezone.now()
+    offer = services.offer_start(
+        customer_id=office.customer.pk,
+        caller_id=None,
+        callee_id=office.callee.pk,
+        cause="USER_BUSY",
+        origin_uuid="trunk-1",
+        now=t0,
+        caller_number="74957654321",
+        called_number="+74951112244",
+    )
+    assert offer.offer
+    request = RedialRequest.objects.get()
+    assert request.caller is None and request.caller_number == "+74957654321"
+    services.offer_answered(request_id=request.pk, pressed="1", now=t0)
+    back(office, t0, rules.CALL_ENDED)
+    (plan,) = services.claim_due(now=t0, worker="fs1")
+    assert (plan.caller_extension, plan.caller_number, plan.called_number) == (
+        "",
+        "+74957654321",
+        "+74951112244",
+    )
+
+
+@pytest.mark.parametrize("number", ["anonymous", "", "101", "0000000000"])
+def test_an_anonymous_or_uncallable_outside_caller_gets_no_offer(office, number):
+    offer = services.offer_start(
+        customer_id=office.customer.pk,
+        caller_id=None,
+        callee_id=office.callee.pk,
+        cause="USER_BUSY",
+        origin_uuid="trunk-2",
+        now=timezone.now(),
+        caller_number=number,
+        called_number="+74951112244",
+    )
+    assert offer is None and not RedialRequest.objects.exists()

@@ -66,6 +66,7 @@ class RedialRequest(models.Model):
         FLASHED = rules.FLASHED, _("пропущенный вызов абоненту")
         SMS = rules.SMS, _("SMS абоненту")
         NOT_CONNECTED = rules.NOT_CONNECTED, _("не соединены")
+        FLASH_ANSWERED = rules.FLASH_ANSWERED, _("абонент ответил на короткий вызов")
 
     class Reason(models.TextChoices):
         CAUSE = rules.NOT_OFFERED_CAUSE, _("причина отбоя не занято/недоступен")
@@ -80,9 +81,19 @@ class RedialRequest(models.Model):
         LIMIT_RATE = rules.TOO_MANY_PER_MINUTE, _("слишком много заявок в минуту")
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="redials")
+    # One of the customer's phones, or (a call from outside to a company number) nobody of
+    # theirs: then `caller_number` is the outside caller's E.164 and `called_number` the
+    # company number they dialled (shown to them when we call back).
     caller = models.ForeignKey(
-        Employee, on_delete=models.CASCADE, related_name="redials_made", verbose_name=_("кто")
+        Employee,
+        on_delete=models.CASCADE,
+        related_name="redials_made",
+        verbose_name=_("кто"),
+        null=True,
+        blank=True,
     )
+    caller_number = models.CharField(_("номер звонящего"), max_length=20, blank=True)
+    called_number = models.CharField(max_length=20, blank=True)
     callee = models.ForeignKey(
         Employee, on_delete=models.CASCADE, related_name="redials_received", verbose_name=_("кому")
     )
@@ -96,6 +107,11 @@ class RedialRequest(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     due_at = models.DateTimeField(null=True, blank=True)  # end of the window while waiting
     callee_back_at = models.DateTimeField(null=True, blank=True)
+    # The Call-ID of the registration the callee's phone had when the call failed (registered
+    # but not answering): a refresh of it is not "back", a new registration is.
+    callee_registration = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("попыток соединения"), default=0)
+    retry_at = models.DateTimeField(null=True, blank=True)  # the next connection attempt
     finished_at = models.DateTimeField(null=True, blank=True)
     claimed_by = models.CharField(max_length=100, blank=True)
     claim_expires_at = models.DateTimeField(null=True, blank=True)
@@ -117,6 +133,28 @@ class RedialRequest(models.Model):
                 condition=~Q(status=rules.REFUSED) | ~Q(reason=""), name="redial_refusal_has_reason"
             ),
         ]
+
+    @property
+    def caller_label(self) -> str:
+        if self.caller_id:
+            return f"{self.caller.extension} {self.caller.name}"
+        return self.caller_number
+
+    @property
+    def caller_short(self) -> str:
+        return self.caller.extension if self.caller_id else self.caller_number
+
+
+class PhoneRegistration(models.Model):
+    """The registration a phone holds now (from `sofia::register`), by its Call-ID: written
+    only when the Call-ID changes, removed when the registration ends. It tells a phone's
+    routine refresh (same Call-ID) from a new registration."""
+
+    employee = models.OneToOneField(
+        Employee, on_delete=models.CASCADE, related_name="redial_registration"
+    )
+    call_id = models.CharField(max_length=200)
+    registered_at = models.DateTimeField()
 
 
 class RedialEvent(models.Model):

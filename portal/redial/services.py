@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -29,7 +30,13 @@ from portal.directory.models import Employee
 from portal.notifications.models import Delivery, Notification
 from portal.notifications.services import direct_message
 from portal.redial import rules
-from portal.redial.models import RedialEvent, RedialLimits, RedialRequest, SubscriberSettings
+from portal.redial.models import (
+    PhoneRegistration,
+    RedialEvent,
+    RedialLimits,
+    RedialRequest,
+    SubscriberSettings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,32 +64,44 @@ def _balance_ok(employee: Employee) -> bool:
     return customer_balance(employee.customer) >= price
 
 
-def facts(*, caller: Employee, callee: Employee, cause: str, now: dt.datetime) -> rules.Facts:
-    caller_settings, callee_settings = _settings(caller), _settings(callee)
-    limits = _limits(caller.customer_id)
-    open_requests = RedialRequest.objects.filter(
-        caller=caller, status__in=[rules.OFFERED, rules.PUSHED, *rules.WAITING, *rules.DUE]
-    ).count()
+def _open_requests(*, caller: Employee | None, caller_number: str):
+    mine = Q(caller=caller) if caller is not None else Q(caller=None, caller_number=caller_number)
+    return RedialRequest.objects.filter(
+        mine, status__in=[rules.OFFERED, rules.PUSHED, *rules.WAITING, *rules.DUE]
+    )
+
+
+def facts(
+    *, caller: Employee | None, callee: Employee, cause: str, now, caller_number: str = ""
+) -> rules.Facts:
+    """Eligibility from the rows. `caller` None: a call from outside (`caller_number`): the
+    customer pays for calling them back; what we cannot know of another network (forwarding,
+    roaming) does not refuse them."""
+    customer_id = callee.customer_id
+    callee_settings = _settings(callee)
+    caller_settings = _settings(caller) if caller is not None else SubscriberSettings()
+    limits = _limits(customer_id)
     last_minute = (
         RedialRequest.objects.filter(
-            customer_id=caller.customer_id, created_at__gt=now - dt.timedelta(minutes=1)
+            customer_id=customer_id, created_at__gt=now - dt.timedelta(minutes=1)
         )
         .exclude(status=rules.REFUSED)
         .count()
     )
+    numbers = (caller.extension, caller.mobile_number) if caller is not None else (caller_number,)
     return rules.Facts(
         cause=cause,
-        option_on=option_enabled(caller.customer_id, Option.AUTO_REDIAL),
-        caller_balance_ok=_balance_ok(caller),
-        caller_blacklisted_by_callee=callee_settings.blocks(caller.extension, caller.mobile_number),
+        option_on=option_enabled(customer_id, Option.AUTO_REDIAL),
+        caller_balance_ok=_balance_ok(callee),
+        caller_blacklisted_by_callee=callee_settings.blocks(*numbers),
         callee_call_waiting=callee_settings.call_waiting,
         caller_forwarding=caller_settings.forwarding,
         caller_roaming=caller_settings.roaming,
-        caller_open_requests=open_requests,
+        caller_open_requests=_open_requests(caller=caller, caller_number=caller_number).count(),
         customer_requests_last_minute=last_minute,
         max_open_per_caller=limits.max_open_per_caller,
         max_per_minute=limits.max_per_minute,
-        same_person=caller.pk == callee.pk,
+        same_person=caller is not None and caller.pk == callee.pk,
     )
 
 
@@ -95,24 +114,47 @@ class Offer:
 
 
 def offer_start(
-    *, customer_id: int, caller_id: int, callee_id: int, cause: str, origin_uuid: str, now
+    *,
+    customer_id: int,
+    caller_id: int | None,
+    callee_id: int,
+    cause: str,
+    origin_uuid: str,
+    now,
+    caller_number: str = "",
+    called_number: str = "",
 ) -> Offer | None:
-    """A call between two phones of a customer failed and reached our socket. Once per call:
-    a replay of the same `origin_uuid` returns the request made the first time."""
-    caller = Employee.objects.filter(pk=caller_id, customer_id=customer_id).first()
+    """A call to one of a customer's phones failed and reached our socket: from another of
+    their phones (`caller_id`), or from outside (`caller_number`, a callable E.164, calling
+    the company number `called_number`). Once per call: a replay of the same `origin_uuid`
+    returns the request made the first time."""
     callee = Employee.objects.filter(pk=callee_id, customer_id=customer_id).first()
-    if caller is None or callee is None or not origin_uuid:
-        return None  # not two phones of this customer: nothing to offer, nothing to record
+    caller = None
+    if caller_id:
+        caller = Employee.objects.filter(pk=caller_id, customer_id=customer_id).first()
+        caller_number = called_number = ""
+        if caller is None:
+            return None  # not two phones of this customer: nothing to offer, nothing to record
+    else:
+        caller_number, called_number = _e164(caller_number), _e164(called_number)
+        if not (caller_number and called_number):
+            return None  # anonymous or not a number we could ever call back
+    if callee is None or not origin_uuid:
+        return None
     with transaction.atomic():
         existing = RedialRequest.objects.filter(origin_uuid=origin_uuid).first()
         if existing is None:
-            f = facts(caller=caller, callee=callee, cause=cause, now=now)
+            f = facts(
+                caller=caller, callee=callee, cause=cause, now=now, caller_number=caller_number
+            )
             reason = rules.refusal(f)
             push = _settings(callee).voicemail
             status = rules.REFUSED if reason else (rules.PUSH_WAIT if push else rules.OFFERED)
             existing = RedialRequest.objects.create(
                 customer_id=customer_id,
                 caller=caller,
+                caller_number=caller_number,
+                called_number=called_number,
                 callee=callee,
                 origin_uuid=origin_uuid,
                 cause=cause[:40],
@@ -122,17 +164,59 @@ def offer_start(
                 created_at=now,
                 due_at=rules.deadline(status, now),
                 finished_at=now if reason else None,
+                callee_registration=_registration_at_failure(callee, cause),
             )
             _event(existing, now, "failed_call", cause)
             _event(existing, now, status, reason or "")
             log.info("redial %s: %s %s", existing.pk, existing.status, reason or "")
-    language = getattr(caller.customer, "language", "ru") or "ru"
+    language = getattr(callee.customer, "language", "ru") or "ru"
     return Offer(
         request_id=existing.pk,
         offer=existing.status == rules.OFFERED,
         push=_settings(callee).voicemail,
         language=language,
     )
+
+
+def _e164(number: str) -> str:
+    from pbx.render import CALLABLE_NUMBER, e164
+
+    if not re.match(CALLABLE_NUMBER, number or ""):
+        return ""
+    return e164(number, getattr(settings, "PHONE_DEFAULT_REGION", "RU")) or ""
+
+
+def _registration_at_failure(callee: Employee, cause: str) -> str:
+    """The Call-ID of the registration a phone that did not answer the INVITE still holds."""
+    if (cause or "").strip().upper() not in rules.REGISTERED_CAUSES:
+        return ""
+    found = PhoneRegistration.objects.filter(employee=callee).values_list("call_id", flat=True)
+    return found.first() or ""
+
+
+# -- registrations ----------------------------------------------------------------------------
+
+
+def registration_seen(*, employee_id: int, call_id: str, now) -> bool:
+    """A `sofia::register` of a phone: True if it is a new registration, False for a refresh
+    of the one it holds (same Call-ID). Written only when the Call-ID changes."""
+    call_id = (call_id or "")[:200]
+    current = PhoneRegistration.objects.filter(employee_id=employee_id).first()
+    if current is not None and call_id and current.call_id == call_id:
+        return False
+    PhoneRegistration.objects.update_or_create(
+        employee_id=employee_id, defaults={"call_id": call_id, "registered_at": now}
+    )
+    return True
+
+
+def registration_ended(*, employee_id: int) -> None:
+    """`sofia::unregister` / `sofia::expire`: the phone holds no registration now, so its next
+    REGISTER is a new one whatever its Call-ID (a phone keeps one Call-ID per boot)."""
+    PhoneRegistration.objects.filter(employee_id=employee_id).delete()
+    RedialRequest.objects.filter(callee_id=employee_id, status__in=rules.WAITING).exclude(
+        callee_registration=""
+    ).update(callee_registration="")
 
 
 def _locked(request_id: int) -> RedialRequest | None:
@@ -156,9 +240,13 @@ def offer_answered(*, request_id: int, pressed: str | None, now) -> str | None:
     return status
 
 
-def callee_back(*, customer_id: int, callee_id: int, now, source: str) -> list[tuple[int, str]]:
-    """The callee became reachable at `now` (`source`: register, hangup): every waiting
-    request for them moves on once. Returns (request id, action) for what changed."""
+def callee_back(
+    *, customer_id: int, callee_id: int, now, source: str, registration: str = ""
+) -> list[tuple[int, str]]:
+    """A sign that the callee may be reachable at `now` (`source`: rules.NEW_REGISTRATION with
+    the REGISTER's Call-ID as `registration`, rules.REFRESH, rules.CALL_ENDED): every waiting
+    request it means "back" for (rules.counts_as_back) moves on once. Returns (request id,
+    action) for what changed."""
     done: list[tuple[int, str]] = []
     ids = list(
         RedialRequest.objects.filter(
@@ -168,21 +256,30 @@ def callee_back(*, customer_id: int, callee_id: int, now, source: str) -> list[t
     for request_id in ids:
         with transaction.atomic():
             request = _locked(request_id)
-            action = request and rules.on_callee_back(request.status, request.created_at, now)
+            if request is None or not rules.counts_as_back(request.kind, source):
+                continue
+            if source == rules.NEW_REGISTRATION and registration == request.callee_registration:
+                continue  # the registration the phone had when it did not answer
+            action = rules.on_callee_back(request.status, request.created_at, now)
             if not action:
                 continue  # moved on meanwhile (a duplicate event, another node)
             request.callee_back_at = now
             _event(request, now, "callee_back", source)
-            if action == rules.SEND_SMS:
-                _finish_with_sms(request, now)
-            elif action == rules.PUSH:
-                _push_offer(request, now)
-            else:
-                request.status = rules.CONNECTING if action == rules.CONNECT else rules.FLASHING
-                request.due_at = now
-                request.save(update_fields=["status", "due_at", "callee_back_at"])
+            _apply_back(request, action, now)
             done.append((request.pk, action))
     return done
+
+
+def _apply_back(request: RedialRequest, action: str, now) -> None:
+    if action == rules.SEND_SMS:
+        _finish_with_sms(request, now)
+    elif action == rules.PUSH:
+        _push_offer(request, now)
+    else:
+        request.status = rules.CONNECTING if action == rules.CONNECT else rules.FLASHING
+        request.due_at = now
+        request.retry_at = None
+        request.save(update_fields=["status", "due_at", "callee_back_at", "retry_at"])
 
 
 @dataclass(frozen=True)
@@ -190,12 +287,30 @@ class Plan:
     request_id: int
     action: str  # connect / flash
     customer_id: int
-    caller_extension: str
+    caller_extension: str  # "" for a caller from outside
     callee_extension: str
+    caller_number: str = ""  # the outside caller's E.164
+    called_number: str = ""  # the company number they called (shown when we call them)
+
+
+def _retries_due(now) -> None:
+    """Requests whose next connection attempt is due: connect now (inside the window) or text."""
+    due = RedialRequest.objects.filter(status=rules.ACCEPTED, retry_at__lte=now)
+    for request_id in list(due.values_list("pk", flat=True)[:100]):
+        with transaction.atomic():
+            request = _locked(request_id)
+            if request is None or request.status != rules.ACCEPTED or not request.retry_at:
+                continue
+            if request.retry_at > now:
+                continue
+            action = rules.on_callee_back(request.status, request.created_at, now)
+            _event(request, now, "retry")
+            _apply_back(request, action, now)
 
 
 def claim_due(*, now, worker: str, limit: int = 20) -> list[Plan]:
     """Requests whose callee is back and nobody is dialling: claimed by compare-and-swap."""
+    _retries_due(now)
     plans = []
     free = Q(claimed_by="") | Q(claim_expires_at__lt=now)
     candidates = RedialRequest.objects.filter(free, status__in=rules.DUE).values_list(
@@ -211,8 +326,21 @@ def claim_due(*, now, worker: str, limit: int = 20) -> list[Plan]:
             continue
         r = RedialRequest.objects.select_related("caller", "callee").get(pk=request_id)
         action = rules.CONNECT if r.status == rules.CONNECTING else rules.FLASH
-        _event(r, now, f"{action}_start", worker)
-        plans.append(Plan(r.pk, action, r.customer_id, r.caller.extension, r.callee.extension))
+        if action == rules.CONNECT:
+            r.attempts += 1
+            r.save(update_fields=["attempts"])
+        _event(r, now, f"{action}_start", f"{worker} #{r.attempts}" if r.attempts else worker)
+        plans.append(
+            Plan(
+                r.pk,
+                action,
+                r.customer_id,
+                r.caller.extension if r.caller_id else "",
+                r.callee.extension,
+                r.caller_number,
+                r.called_number,
+            )
+        )
     return plans
 
 
@@ -251,17 +379,66 @@ def connect_finished(*, request_id: int, connected: bool, cause: str, now) -> bo
     return True
 
 
+def attempt_failed(*, request_id: int, leg: str, cause: str, now) -> str | None:
+    """A connection leg (`caller` / `callee`) or the flash (`flash`) did not reach its party:
+    wait for the callee again, retry later, text the callee, or end (rules.after_attempt).
+    Once: a stale or duplicate report finds the request moved on. Returns the step taken."""
+    expected = rules.FLASHING if leg == "flash" else rules.CONNECTING
+    with transaction.atomic():
+        request = _locked(request_id)
+        if request is None or request.status != expected:
+            return None
+        step = rules.after_attempt(
+            status=request.status,
+            leg=leg,
+            cause=cause,
+            attempts=request.attempts,
+            created=request.created_at,
+            now=now,
+        )
+        _event(request, now, f"{leg}_failed", cause)
+        if step.action == rules.DONE:
+            _finish(request, now, step.outcome, f"{leg}: {cause}")
+        elif step.action == rules.SEND_SMS:
+            _finish_with_sms(request, now)
+        else:
+            request.status = rules.DECLINED if leg == "flash" else rules.ACCEPTED
+            request.due_at = rules.deadline(request.status, request.created_at)
+            request.retry_at = step.retry_at
+            if step.action == rules.WAIT:
+                request.kind = step.kind
+                request.callee_registration = _registration_at_failure(request.callee, cause)
+            request.claimed_by, request.claim_expires_at = "", None
+            request.caller_uuid = request.callee_uuid = ""
+            request.save()
+            _event(request, now, step.action, step.kind or str(step.retry_at))
+    return step.action
+
+
 def flash_finished(*, request_id: int, cause: str, now) -> bool:
+    """The 0.5 s call ended while it rang (we ended it, or it rang out): a missed call."""
+    return attempt_failed(request_id=request_id, leg="flash", cause=cause, now=now) is not None
+
+
+def flash_answered(*, request_id: int, now) -> bool:
+    """The phone answered the 0.5 s call at once: ended all the same, recorded as answered."""
     with transaction.atomic():
         request = _locked(request_id)
         if request is None or request.status != rules.FLASHING:
             return False
-        _finish(request, now, rules.FLASHED, cause)
+        _finish(request, now, rules.after_flash_answered().outcome, "answered")
     return True
 
 
 # -- SMS to the callee ------------------------------------------------------------------------
 
+SMS_TEXT_NUMBER = {
+    "ru": "Вам звонили с номера {number} в {time}. Перезвоните, пожалуйста.",
+    "en": "{number} called you at {time}. Please call back.",
+    "kk": "Сізге {number} нөмірінен {time} қоңырау шалды. Қайта қоңырау шалыңыз.",
+    "cs": "Volal vám {number} v {time}. Zavolejte prosím zpět.",
+    "bg": "Търсил ви е {number} в {time}. Моля, обадете се.",
+}
 SMS_TEXT = {
     "ru": "Вам звонил {caller} ({ext}) в {time}. Перезвоните, пожалуйста.",
     "en": "{caller} ({ext}) called you at {time}. Please call back.",
@@ -273,6 +450,9 @@ SMS_TEXT = {
 
 def missed_call_text(request: RedialRequest, language: str) -> str:
     local = timezone.localtime(request.created_at)
+    if request.caller_id is None:
+        template = SMS_TEXT_NUMBER.get(language, SMS_TEXT_NUMBER["ru"])
+        return template.format(number=request.caller_number, time=local.strftime("%H:%M"))
     template = SMS_TEXT.get(language, SMS_TEXT["ru"])
     return template.format(
         caller=request.caller.name, ext=request.caller.extension, time=local.strftime("%H:%M")
@@ -293,7 +473,7 @@ def _finish_with_sms(request: RedialRequest, now) -> None:
         title=text,
         body="",
         targets=[(Delivery.Channel.SMS, target)],
-        payload={"redial_id": request.pk, "caller": request.caller.extension},
+        payload={"redial_id": request.pk, "caller": request.caller_short},
     )
     _finish(request, now, rules.SMS, target)
 
@@ -314,7 +494,7 @@ def _token_hash(token: str) -> str:
 
 
 def _push_offer(request: RedialRequest, now) -> None:
-    target = request.caller.mobile_number
+    target = request.caller.mobile_number if request.caller_id else request.caller_number
     if not target:
         _finish(request, now, rules.NOT_CONNECTED, "no mobile number to push the offer to")
         return

@@ -310,6 +310,11 @@ class EslDouble:
         self.portal_reachable = True
         #: queues a `callcenter_config queue reload|load` unloaded while the portal was away
         self.unloaded_queues: set[str] = set()
+        #: mod_callcenter agent statuses (`callcenter_config agent get status`); unlisted agents
+        #: are "Available"
+        self.agent_status: dict[str, str] = {}
+        #: how long (real seconds) a `playback` on an outbound-socket channel takes; 0: at once
+        self.playback_seconds = 0.0
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -462,26 +467,30 @@ class EslDouble:
         with self._lock:
             self.directory[str(ext)] = "unregistered"
 
-    def register(self, ext: str, expires: int = 3600, domain: str | None = None) -> None:
-        """The user registers: CUSTOM sofia::register (in `domain`, the realm of the user)."""
+    def register(
+        self, ext: str, expires: int = 3600, domain: str | None = None, call_id: str | None = None
+    ) -> None:
+        """The user registers: CUSTOM sofia::register (in `domain`, the realm of the user).
+        `call_id`: the REGISTER's Call-ID (a refresh repeats the one before), else the
+        recorded one."""
         ext = str(ext)
         with self._lock:
             self.directory[ext] = "registered"
-            self._emit_registration("sofia::register", ext, expires, domain)
+            self._emit_registration("sofia::register", ext, expires, domain, call_id)
 
-    def unregister(self, ext: str) -> None:
+    def unregister(self, ext: str, domain: str | None = None) -> None:
         """REGISTER Expires: 0: CUSTOM sofia::unregister."""
         ext = str(ext)
         with self._lock:
             self.directory[ext] = "unregistered"
-            self._emit_registration("sofia::unregister", ext, 0)
+            self._emit_registration("sofia::unregister", ext, 0, domain)
 
-    def expire(self, ext: str) -> None:
+    def expire(self, ext: str, domain: str | None = None) -> None:
         """The registration lapsed: CUSTOM sofia::expire."""
         ext = str(ext)
         with self._lock:
             self.directory[ext] = "unregistered"
-            self._emit_registration("sofia::expire", ext, int(self.now()))
+            self._emit_registration("sofia::expire", ext, int(self.now()), domain)
 
     def set_busy(self, ext: str) -> None:
         """Originate to it: channel events then HANGUP(USER_BUSY) (recording 02b)."""
@@ -490,6 +499,11 @@ class EslDouble:
     def answers_after(self, ext: str, seconds: float) -> None:
         """Rings, then answers after ``seconds`` of switch time (02d); the leg then parks."""
         self.behaviour[str(ext)] = ("answer", float(seconds))
+
+    def early_media(self, ext: str) -> None:
+        """Sends 183 with early media and never 180, so no CHANNEL_PROGRESS (what some phones
+        do instead of ringing); then rings until originate_timeout."""
+        self.behaviour[str(ext)] = ("early", 0.0)
 
     def never_answers(self, ext: str) -> None:
         """Rings until originate_timeout: NO_ANSWER (02c)."""
@@ -623,7 +637,12 @@ class EslDouble:
     )
 
     def _emit_registration(
-        self, subclass: str, ext: str, expires: int, domain: str | None = None
+        self,
+        subclass: str,
+        ext: str,
+        expires: int,
+        domain: str | None = None,
+        call_id: str | None = None,
     ) -> None:
         tpl = T.registration(subclass)
         recorded_user = tpl.get("from-user") or tpl.get("user") or tpl.get("username") or ""
@@ -635,6 +654,8 @@ class EslDouble:
                 v = str(expires)
             if domain and k in self._DOMAIN_KEYS:
                 v = domain if k != "presence-hosts" else f"{domain},{domain}"
+            if call_id and k == "call-id":
+                v = call_id
             pairs.append((k, v))
         self._broadcast(pairs, "")
 
@@ -791,6 +812,8 @@ class EslDouble:
             if status != "registered":
                 return "-ERR USER_NOT_REGISTERED\n"
             dest, name = ext, f"sofia/internal/{ext}@127.0.0.1:5072"
+            if "@" in target:  # the directory's dial-string sets presence_id=<user>@<domain>
+                variables.setdefault("presence_id", target[len("user/") :])
         else:
             gw = re.match(r"^sofia/gateway/([^/]+)/(.+)$", target)
             loop = re.match(r"^loopback/([^/]+)(?:/.*)?$", target)
@@ -832,6 +855,8 @@ class EslDouble:
             self._emit_channel(chan, tpl)
         chan.progress = self.now()
         for tpl in ringing[6:]:
+            if kind == "early" and tpl.name == "CHANNEL_PROGRESS":
+                continue
             self._emit_channel(chan, tpl)
         if use_leg:
             # recording 02e2: [leg_timeout=1] ended after 2.0 s as ALLOTTED_TIMEOUT
@@ -993,6 +1018,7 @@ class EslDouble:
                 dest=chan.destination,
                 initial_dest=chan.destination,
                 application=chan.application if chan.state == "answered" else "",
+                presence_id=chan.variables.get("presence_id", ""),
             )
             rows.append(row)
         return rows
@@ -1101,6 +1127,9 @@ class EslDouble:
                     ), later
                 return "", later
             if cmd == "callcenter_config":
+                agent = re.match(r"^agent get status (\S+)$", arg)
+                if agent:
+                    return self.agent_status.get(agent.group(1), "Available"), later
                 m = re.match(r"^queue (reload|load|unload) (\S+)$", arg)
                 if m and not self.portal_reachable and m.group(1) != "unload":
                     # reload = unload + load from the portal; the fallback has no queues
@@ -1548,6 +1577,8 @@ class OutboundSession:
             if app == "bridge":
                 self._bridge_common = {**common, "Application-Response": "_none_"}
                 leg = self._bridge_start(arg)
+            elif app == "playback" and d.playback_seconds > 0:
+                leg = None  # the prompt plays on: completed below, outside the lock
             else:
                 response = "FILE PLAYED" if app == "playback" else "_none_"
                 self._emit(
@@ -1556,6 +1587,16 @@ class OutboundSession:
                     {**common, "Application-Response": response},
                 )
                 return
+        if app == "playback":
+            time.sleep(d.playback_seconds)
+            with d._lock:
+                if self.chan.state == "answered" and not self.chan.hungup:
+                    self._emit(
+                        "CHANNEL_EXECUTE_COMPLETE",
+                        "playback",
+                        {**common, "Application-Response": "FILE PLAYED"},
+                    )
+            return
         # `bridge` blocks the channel (later sendmsg executes wait) until it ends.
         if isinstance(leg, Channel):
             leg.result.wait(timeout=float(leg.variables.get("originate_timeout", 60)) + 30)
