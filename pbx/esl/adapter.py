@@ -224,7 +224,12 @@ class OutboundCall(greenswitch.esl.OutboundSession):
         self.variables: dict[str, str] = {}
 
     def receive_events(self) -> None:
-        """greenswitch's reader loop, with each header block parsed by `_SafeHeaders`."""
+        """greenswitch's reader loop, with each header block parsed by `_SafeHeaders`.
+
+        At the end of the stream the handler greenlet keeps running (`close` stops it): it
+        still delivers what was read before (greenswitch's own loop stops on the flag and drops
+        them: a bridge's completion read together with the close was lost), and then a
+        disconnect-notice of our own fails whatever still waits on this session."""
         buf = ""
         while self._run:
             try:
@@ -232,8 +237,9 @@ class OutboundCall(greenswitch.esl.OutboundSession):
             except Exception:
                 line = b""
             if not line:
-                self._run = False
                 self.connected = False
+                gone = _SafeHeaders("Content-Type: text/disconnect-notice")
+                self._esl_event_queue.put(gone)
                 break
             text = line.decode("utf-8", errors="replace")
             if text == "\n":
