@@ -444,11 +444,12 @@ def render_public_dialplan(
     if number.department_id:
         _set(condition, "pbx_department", db_id(number.department_id))
     _set(condition, "hangup_after_bridge", "true")
-    if CALL_RECORDING in options:
+    kind = number.kind
+    # The fictive flows record every call themselves (pbx/flows/fictive.py): not twice.
+    if CALL_RECORDING in options and kind not in SOCKET_FLOWS:
         _record(condition, customer.pk, number.pk)
 
     domain = sip_domain(customer.pk, settings.sip_domain)
-    kind = number.kind
     if kind in SOCKET_FLOWS:
         _set(condition, "pbx_flow", SOCKET_FLOWS[kind])
         action(condition, "socket", settings.socket_data)
