@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "portal.redial",
     "portal.video",
     "portal.integrated",
+    "portal.exports",
     "pbx",
 ]
 
