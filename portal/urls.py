@@ -26,5 +26,6 @@ urlpatterns = [
     path("integrated/photos/<int:pk>.jpg", integrated_views.photo, name="integrated_photo"),
     path("", include("portal.integrated.urls")),
     path("notifications/", include("portal.notifications.urls")),
+    path("", include("portal.exports.urls")),
     path("", include("portal.web.urls")),
 ]
