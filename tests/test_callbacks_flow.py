@@ -17,8 +17,11 @@ P = flow.Policy()
 
 
 def fresh(now=T0) -> flow.Request:
+    """A request whose caller has already hung up (due at `now`)."""
     req, commands = flow.new_request(request_id=1, now=now, policy=P)
     assert commands == [Notify("callback_requested")]
+    req, commands = flow.on_caller_left(req, now=now)
+    assert commands == []
     return req
 
 
@@ -54,11 +57,33 @@ def first_attempt_missed(cause="NO_ANSWER", ended=T0 + MIN):
 # -- creation and the first window ------------------------------------------------------------
 
 
-def test_a_new_request_is_due_at_once_and_must_start_within_10_minutes():
-    req = fresh()
+def test_a_new_request_is_due_when_the_callers_call_ends_and_must_start_within_10_minutes():
+    req, _ = flow.new_request(request_id=1, now=T0, policy=P)
     assert req.status == flow.PENDING
-    assert req.next_attempt_at == T0
     assert req.first_attempt_deadline == T0 + 10 * MIN
+    # While the caller still hears the confirmation, nothing is due.
+    assert flow.claimable(req, now=T0 + 2 * SEC, option_on=True, policy=P) == (req, [])
+    left, commands = flow.on_caller_left(req, now=T0 + 3 * SEC)
+    assert left.next_attempt_at == T0 + 3 * SEC and commands == []
+    _, commands = flow.claimable(left, now=T0 + 3 * SEC, option_on=True, policy=P)
+    assert commands == [StartAttempt(1)]
+
+
+def test_a_request_whose_callers_hangup_was_never_reported_is_due_a_minute_later():
+    req, _ = flow.new_request(request_id=1, now=T0, policy=P)
+    assert req.next_attempt_at == T0 + P.caller_leave_timeout == T0 + MIN
+    assert flow.claimable(req, now=T0 + MIN - SEC, option_on=True, policy=P)[1] == []
+    assert flow.claimable(req, now=T0 + MIN, option_on=True, policy=P)[1] == [StartAttempt(1)]
+
+
+def test_a_late_or_repeated_caller_hangup_changes_nothing():
+    req, _ = flow.new_request(request_id=1, now=T0, policy=P)
+    left, _ = flow.on_caller_left(req, now=T0 + 3 * SEC)
+    assert flow.on_caller_left(left, now=T0 + 5 * SEC) == (left, [])  # a duplicate
+    claimed, attempt = claim(left, T0 + 4 * SEC)
+    assert flow.on_caller_left(claimed, now=T0 + 6 * SEC) == (claimed, [])  # attempt running
+    missed, _, _ = first_attempt_missed()
+    assert flow.on_caller_left(missed, now=T0 + 2 * MIN) == (missed, [])  # the 5 min stand
 
 
 @pytest.mark.parametrize(
@@ -115,6 +140,7 @@ def test_housekeeping_expiry_closes_but_never_dials():
 # -- the caller leg's hangup causes ------------------------------------------------------------
 
 # (cause, caller answered, bridged) -> outcome after attempt 1, outcome after attempt 2
+# (causes on our side, which never count, are below: EMPLOYEE_GONE, PLATFORM_CAUSES)
 CAUSES = [
     ("NORMAL_CLEARING", True, True, flow.COMPLETED, flow.COMPLETED),
     ("NO_ANSWER", False, False, flow.PENDING, flow.FAILED),
@@ -125,7 +151,6 @@ CAUSES = [
     ("ALLOTTED_TIMEOUT", False, False, flow.PENDING, flow.FAILED),
     ("NORMAL_TEMPORARY_FAILURE", False, False, flow.PENDING, flow.FAILED),
     ("LOST", False, False, flow.PENDING, flow.FAILED),
-    ("EMPLOYEE_GONE", True, False, flow.PENDING, flow.FAILED),
     ("UNALLOCATED_NUMBER", False, False, flow.FAILED, flow.FAILED),
 ]
 
@@ -351,6 +376,23 @@ def test_each_step_extends_the_claim():
     assert r3.claim_expires_at == T0 + 3 * MIN + P.max_call
     assert not flow.abandoned(r3, None, now=T0 + 3 * MIN + P.max_call)
     assert flow.abandoned(r3, None, now=T0 + 3 * MIN + P.max_call + SEC)
+
+
+def test_an_employee_hanging_up_before_the_caller_is_connected_does_not_use_up_an_attempt():
+    req, attempt = claim(fresh(), T0)
+    req, attempt = up_to_caller(req, attempt, T0 + 10 * SEC)
+    new, done, commands = flow.on_attempt_finished(
+        req,
+        attempt,
+        caller_answered=False,
+        bridged=False,
+        cause=flow.EMPLOYEE_GONE,
+        now=T0 + 20 * SEC,
+        policy=P,
+    )
+    assert new.status == flow.PENDING and new.attempts_made == 0
+    assert new.next_attempt_at == T0 + 50 * SEC and commands == []
+    assert done.cause == flow.EMPLOYEE_GONE
 
 
 @pytest.mark.parametrize("cause", sorted(flow.PLATFORM_CAUSES))

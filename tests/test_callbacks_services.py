@@ -40,14 +40,19 @@ def setup_customer(*, option=True, mc=MC, notify=True):
     return customer, dept, number
 
 
-def create(customer, *, caller=CALLER, origin="uuid-1", number=MC, now=T0):
-    return services.callback_request_create(
+def create(customer, *, caller=CALLER, origin="uuid-1", number=MC, now=T0, left=True):
+    """Record a request; with `left`, the caller's call ends at the same moment (due now)."""
+    req, reason = services.callback_request_create(
         customer_id=customer.pk,
         number_e164=number,
         caller_number=caller,
         origin_uuid=origin,
         now=now,
     )
+    if left and reason == "created":
+        services.callback_request_caller_left(origin_uuid=origin, now=now)
+        req.refresh_from_db()
+    return req, reason
 
 
 def claim_one(now, worker="fs1"):
@@ -178,14 +183,64 @@ def test_a_claim_gives_the_plan_with_least_recently_used_employee_first():
     assert plan.caller_number == CALLER and plan.multichannel_number == MC
     assert plan.customer_id == customer.pk and plan.department_id == dept.pk
     assert [(c.extension, c.caller_id_to_show) for c in plan.candidates] == [
-        ("202", "+79990001122"),  # own mobile number (no АОН)
-        ("203", MC),  # no own number: the multichannel one
-        ("201", MC),  # АОН: the multichannel number; took a callback an hour ago, so last
+        ("202", MC),  # never the employee's own mobile: the customer's only number
+        ("203", MC),
+        ("201", MC),  # took a callback an hour ago, so last
     ]
     req.refresh_from_db()
     assert req.status == "dialing" and req.claimed_by == "fs1"
     assert req.current_attempt_id == plan.attempt_id
     assert services.callback_claim_due(now=T0 + 2 * SEC, worker="fs2") == []
+
+
+@pytest.mark.django_db
+def test_the_first_attempt_is_due_only_once_the_callers_call_has_ended():
+    customer, dept, _ = setup_customer()
+    factories.employee(customer, dept, extension="201")
+    req, _ = create(customer, origin="origin-1", left=False)
+    # The caller still hears the confirmation prompt: their line is busy.
+    assert services.callback_claim_due(now=T0 + 2 * SEC, worker="fs1") == []
+    assert services.callback_request_caller_left(origin_uuid="origin-1", now=T0 + 3 * SEC)
+    assert not services.callback_request_caller_left(origin_uuid="origin-1", now=T0 + 4 * SEC)
+    assert not services.callback_request_caller_left(origin_uuid="unknown", now=T0 + 4 * SEC)
+    plan = claim_one(T0 + 3 * SEC)
+    assert plan.request_id == req.pk
+
+
+@pytest.mark.django_db
+def test_a_request_whose_callers_hangup_was_never_reported_is_dialled_a_minute_later():
+    customer, dept, _ = setup_customer()
+    factories.employee(customer, dept, extension="201")
+    create(customer, left=False)
+    assert services.callback_claim_due(now=T0 + 59 * SEC, worker="fs1") == []
+    claim_one(T0 + MIN)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("customer_aon", "employee_aon", "shown"),
+    [
+        (True, True, MC),  # АОН: the multichannel number the caller called
+        (True, False, "+74957770000"),  # the customer's number its outside calls present
+        (False, True, "+74957770000"),  # the employee's flag alone is not the option
+        (False, False, "+74957770000"),
+    ],
+)
+def test_the_caller_always_sees_one_of_the_customers_numbers(customer_aon, employee_aon, shown):
+    customer, dept, _ = setup_customer()
+    factories.number(customer, "+74957770000", kind=PhoneNumber.Kind.REGULAR)
+    if customer_aon:
+        billing.option_set(customer=customer, code=Option.CALLER_ID, enabled=True, now=T0 - MIN)
+    factories.employee(
+        customer,
+        dept,
+        extension="201",
+        caller_id_option=employee_aon,
+        mobile_number="+79990001122",  # personal: never shown
+    )
+    create(customer)
+    (candidate,) = claim_one(T0 + SEC).candidates
+    assert candidate.caller_id_to_show == shown
 
 
 @pytest.mark.django_db

@@ -37,6 +37,7 @@ __all__ = [
     "auth",
     "bgapi",
     "bridge_dial_string",
+    "callcenter_agent_status",
     "callcenter_queue_load",
     "callcenter_queue_reload",
     "dialplan_target",
@@ -74,6 +75,9 @@ RECORDINGS_ROOT = PurePosixPath("/var/lib/freeswitch/recordings")
 
 #: Max length of any single argument (a dial string with variables stays far below this).
 MAX_ARG = 512
+#: Max length of a whole command made of validated parts (an originate whose answered leg hears a
+#: prompt first carries the prompt's file list; FreeSWITCH's event socket has no smaller limit).
+MAX_COMMAND = 2048
 
 
 class CommandError(ValueError):
@@ -101,7 +105,7 @@ _FILE_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
 _DTMF_DIGITS = re.compile(r"[0-9*#]{1,32}\Z")
 
 
-def _check_common(value: str, what: str) -> str:
+def _check_common(value: str, what: str, limit: int = MAX_ARG) -> str:
     if not isinstance(value, str):
         raise CommandError(f"{what}: expected a string, got {type(value).__name__}")
     if "\r" in value or "\n" in value:
@@ -110,8 +114,8 @@ def _check_common(value: str, what: str) -> str:
         raise CommandError(f"{what}: '$' would be expanded by FreeSWITCH")
     if "\x00" in value:
         raise CommandError(f"{what}: NUL byte")
-    if len(value) > MAX_ARG:
-        raise CommandError(f"{what}: longer than {MAX_ARG} characters")
+    if len(value) > limit:
+        raise CommandError(f"{what}: longer than {limit} characters")
     return value
 
 
@@ -292,6 +296,7 @@ def originate(
     app: str = "&park()",
     origination_uuid: str | uuid_module.UUID | None = None,
     leg_variables: Mapping[str, object] | None = None,
+    on_answer: tuple[str, str] | None = None,
 ) -> str:
     """``originate {vars}target &app()``, e.g. (recording 02a)::
 
@@ -303,6 +308,12 @@ def originate(
     target with :func:`user_target` / :func:`gateway_target` / :func:`loopback_target` and the
     app with :func:`application` / :func:`dialplan_target`. ``leg_variables`` go in ``[...]``
     right before the target (e.g. ``leg_timeout``).
+
+    ``on_answer=(app, arg)``: the answered leg runs ``app arg`` before the originate completes
+    (``group_confirm_key=exec``, ``group_confirm_file='app arg'``; switch_ivr_originate.c runs it
+    on the leg and only then reports success), e.g. a prompt the callee hears first. The value
+    has a space, so it is single-quoted (the API's argument splitter keeps quoted text whole
+    and strips the quotes); ``arg`` may hold no quote or comma (the ``{}`` separator).
     """
     _check_common(dial_string_target, "dial target")
     if not _TARGET.match(dial_string_target):
@@ -322,6 +333,13 @@ def originate(
             value = _uuid(value, "origination_uuid")
         ordered[name] = value
     block = channel_variables(ordered)
+    if on_answer is not None:
+        name, arg = on_answer
+        arg = _app_arg(arg, "on_answer argument")
+        if "," in arg or " " in arg:
+            raise CommandError(f"on_answer argument {arg!r}: no commas or spaces")
+        confirm = f"group_confirm_key=exec,group_confirm_file='{_app_name(name)} {arg}'"
+        block = f"{block},{confirm}" if block else confirm
     head = f"{{{block}}}" if block else ""
     leg = channel_variables(leg_variables or {})
     if leg:
@@ -435,6 +453,12 @@ def xml_flush_cache(section: str | None = None) -> str:
 _QUEUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}@[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 
 
+def callcenter_agent_status(agent_name: str) -> str:
+    """``callcenter_config agent get status <agent>``: the status text without LF ("Available",
+    "Logged Out", "On Break", "Available (On Demand)"), or ``-ERR Agent not found!\n``."""
+    return f"callcenter_config agent get status {_match(_NAME, agent_name, 'agent name')}"
+
+
 def callcenter_queue_reload(queue_name: str) -> str:
     """``callcenter_config queue reload <queue@domain>`` (answer ``+OK\\n``)."""
     return f"callcenter_config queue reload {_match(_QUEUE, queue_name, 'queue name')}"
@@ -466,7 +490,7 @@ _API_COMMAND = re.compile(r"[a-z_][a-z0-9_]*(?: [^\s].*)?\Z")
 
 def bgapi(cmd: str, job_uuid: str) -> str:
     """``bgapi <cmd>`` with our own ``Job-UUID`` header (FreeSWITCH honours it)."""
-    _check_common(cmd, "api command")
+    _check_common(cmd, "api command", MAX_COMMAND)
     if not _API_COMMAND.match(cmd):
         raise CommandError(f"api command {cmd!r}")
     return f"bgapi {cmd}\nJob-UUID: {_uuid(job_uuid, 'job uuid')}"

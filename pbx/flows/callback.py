@@ -7,13 +7,23 @@ only turns it into FreeSWITCH actions and turns FreeSWITCH events back into serv
    EXIT_WITH_KEY and the dialplan hands the call to our outbound socket with
    `pbx_flow=callback_request`. `handle_session` records the request (the service refuses
    anonymous callers, duplicates and customers without the option), plays the confirmation
-   and hangs up.
+   and hangs up. The request becomes due only when that call has ended (its
+   CHANNEL_HANGUP_COMPLETE, or the session's own hangup): a line without call waiting would
+   be busy for an attempt made while the caller still listens.
 2. `tick` (every second, on every connected node) claims due attempts by compare-and-swap;
    whichever node wins dials. An attempt first rings an employee (`user/<ext>@<domain>`,
-   parked on answer), trying the department's employees in order until one answers.
-3. The employee answered: the caller is dialled through the PSTN gateway showing the number
-   the service chose (the multichannel number for employees with АОН), parked on answer.
+   parked on answer), trying the department's employees in order until one answers. An
+   employee whose phone has a call on this node (`show channels`: the phone's own channels
+   carry `presence_id=<ext>@<domain>`) or whose mod_callcenter agent is logged out or on a
+   break is skipped.
+3. The employee answered and heard who is called back (the whisper: `callback_whisper` and the
+   caller's number digit by digit, played by the originate itself before it reports
+   success): the caller is dialled through the PSTN gateway showing one of the customer's
+   numbers (the multichannel number when the customer and the employee have АОН), hears
+   `callback_connecting` the same way, and is parked.
 4. The caller answered: `uuid_bridge`. Either leg hanging up ends the other and the attempt.
+   The employee hanging up before that kills the caller's leg; the attempt is not the caller's
+   to lose (flow.EMPLOYEE_GONE) and is made again shortly.
 
 Correlation is stateless: every leg carries `pbx_flow=callback`, `pbx_job=<attempt id>`,
 `pbx_leg=employee|caller` and `pbx_cand=<candidate index>`. FreeSWITCH echoes them in the
@@ -25,11 +35,12 @@ a replay after an ESL reconnect changes nothing twice.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid as uuidlib
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 from django.utils import timezone
@@ -37,6 +48,7 @@ from django.utils import timezone
 from pbx.esl import commands
 from pbx.esl.protocol import Event
 from pbx.flows import Flow, NodeContext
+from portal.callbacks.flow import EMPLOYEE_GONE
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +56,11 @@ FLOW = "callback"
 REQUEST_SESSION = "callback_request"
 EMPLOYEE_RING_SECONDS = 20
 CALLER_RING_SECONDS = 30
+# What an answered leg may spend on its prompt (the whisper reads the caller's number digit by
+# digit) before the originate completes; the ring time is the leg's own `leg_timeout`.
+PROMPT_SECONDS = 30
+# mod_callcenter agent statuses of an employee who is not taking calls.
+AGENT_AWAY = frozenset({"Logged Out", "On Break"})
 _TAG = re.compile(r"(?:^|[{,])(pbx_[a-z]+)=([A-Za-z0-9_+.-]+)")
 
 
@@ -68,8 +85,43 @@ def tags_of_job(event: Event) -> dict[str, str]:
     return dict(_TAG.findall(event.get("Job-Command-Arg") or ""))
 
 
-def employee_originate(plan, index: int, leg_uuid: str, domain: str) -> str:
+@dataclass(frozen=True)
+class Prompt:
+    """What an answered leg hears before the originate completes: `files` relative to
+    `prefix` (FreeSWITCH's `sound_prefix`; relative names keep the dial string short)."""
+
+    prefix: str
+    files: tuple[str, ...]
+
+    @property
+    def playback(self) -> str:
+        if len(self.files) == 1:
+            return self.files[0]
+        return "file_string://" + "!".join(self.files)
+
+
+def _prompted(prompt: Prompt | None, ring_seconds: int) -> dict:
+    """Originate settings for a leg that rings `ring_seconds` and then hears `prompt`."""
+    if prompt is None:
+        return {"variables": {"originate_timeout": ring_seconds}}
+    return {
+        "variables": {
+            # The originate as a whole may last ring + prompt; ringing alone stops at the
+            # leg's timeout (which answering replaces with group_confirm_timeout).
+            "originate_timeout": ring_seconds + PROMPT_SECONDS,
+            "group_confirm_timeout": PROMPT_SECONDS,
+            "sound_prefix": prompt.prefix,
+        },
+        "leg_variables": {"leg_timeout": ring_seconds},
+        "on_answer": ("playback", prompt.playback),
+    }
+
+
+def employee_originate(
+    plan, index: int, leg_uuid: str, domain: str, whisper: Prompt | None = None
+) -> str:
     candidate = plan.candidates[index]
+    extra = _prompted(whisper, EMPLOYEE_RING_SECONDS)
     return commands.originate(
         commands.user_target(candidate.extension, domain),
         origination_uuid=leg_uuid,
@@ -82,14 +134,19 @@ def employee_originate(plan, index: int, leg_uuid: str, domain: str) -> str:
             "pbx_direction": "internal",
             # The employee's phone shows who is to be called back.
             "origination_caller_id_number": plan.caller_number.lstrip("+"),
-            "originate_timeout": EMPLOYEE_RING_SECONDS,
             "ignore_early_media": "true",
+            **extra["variables"],
         },
+        leg_variables=extra.get("leg_variables"),
+        on_answer=extra.get("on_answer"),
     )
 
 
-def caller_originate(plan, index: int, leg_uuid: str, gateway: str) -> str:
+def caller_originate(
+    plan, index: int, leg_uuid: str, gateway: str, intro: Prompt | None = None
+) -> str:
     candidate = plan.candidates[index]
+    extra = _prompted(intro, CALLER_RING_SECONDS)
     return commands.originate(
         commands.gateway_target(gateway, plan.caller_number),
         origination_uuid=leg_uuid,
@@ -101,10 +158,31 @@ def caller_originate(plan, index: int, leg_uuid: str, gateway: str) -> str:
             "pbx_customer": plan.customer_id,
             "pbx_direction": "outbound",
             "origination_caller_id_number": candidate.caller_id_to_show.lstrip("+"),
-            "originate_timeout": CALLER_RING_SECONDS,
             "ignore_early_media": "true",
+            **extra["variables"],
         },
+        leg_variables=extra.get("leg_variables"),
+        on_answer=extra.get("on_answer"),
     )
+
+
+def phones_in_use(reply: str, domain: str) -> set[str]:
+    """Extensions of `domain` that have a channel in a `show channels as json` reply: legs to a
+    phone carry `presence_id=<ext>@<domain>` (the directory's dial-string sets it), calls from
+    a phone are named `sofia/<profile>/<ext>@<domain>`."""
+    try:
+        rows = json.loads(reply or "{}").get("rows") or []
+    except (ValueError, AttributeError):
+        return set()
+    suffix = f"@{domain}"
+    found = set()
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        for value in (row.get("presence_id") or "", (row.get("name") or "").rpartition("/")[2]):
+            if value.endswith(suffix):
+                found.add(value[: -len(suffix)])
+    return found
 
 
 @dataclass
@@ -176,6 +254,14 @@ class CallbackFlow(Flow):
             key = "service_unavailable"
         call.execute("playback", prompt_path(customer=customer, key=key), timeout=60)
         call.execute("hangup", "NORMAL_CLEARING", timeout=10)
+        if request is not None:  # hung up: the caller's line is free (the hangup event says so too)
+            self.caller_left(call.uuid)
+
+    @staticmethod
+    def caller_left(origin_uuid: str) -> None:
+        from portal.callbacks.services import callback_request_caller_left
+
+        callback_request_caller_left(origin_uuid=origin_uuid, now=timezone.now())
 
     # -- 2. claim due attempts and ring an employee ----------------------------------------------
 
@@ -212,13 +298,84 @@ class CallbackFlow(Flow):
     def ring_employee(self, ctx: NodeContext, plan, index: int) -> None:
         from portal.callbacks.services import callback_no_employee_free
 
+        domain = self.domain(plan.customer_id)
+        in_use = None
+        while index < len(plan.candidates):
+            candidate = plan.candidates[index]
+            if in_use is None:
+                in_use = self.phones_in_use(ctx, domain)
+            if candidate.extension in in_use:
+                log.info("callback %s: %s is on a call", plan.attempt_id, candidate.extension)
+            elif self.agent_away(ctx, plan.customer_id, candidate.employee_id):
+                log.info(
+                    "callback %s: %s is not in the queue", plan.attempt_id, candidate.extension
+                )
+            else:
+                break
+            index += 1
         if index >= len(plan.candidates):
             self.plans.pop(plan.attempt_id, None)
             callback_no_employee_free(attempt_id=plan.attempt_id, now=timezone.now())
             return
         leg_uuid = str(uuidlib.uuid4())
-        command = employee_originate(plan, index, leg_uuid, self.domain(plan.customer_id))
+        whisper = self.whisper(plan)
+        command = employee_originate(plan, index, leg_uuid, domain, whisper)
         ctx.bgapi(command, leg_uuid)
+
+    @staticmethod
+    def phones_in_use(ctx: NodeContext, domain: str) -> set[str]:
+        """Extensions with a call on this node; nothing known (an error) means nobody busy:
+        the originate then finds out itself (USER_BUSY)."""
+        try:
+            return phones_in_use(ctx.api(commands.show_channels_json()), domain)
+        except Exception:
+            log.exception("callback: could not list channels")
+            return set()
+
+    @staticmethod
+    def agent_away(ctx: NodeContext, customer_id: int, employee_id: int) -> bool:
+        """Has the employee left the department's queue (mod_callcenter agent status)? An agent
+        the node does not know (-ERR) counts as present: the queue decides nothing then."""
+        from pbx.render import agent_name
+
+        try:
+            reply = ctx.api(commands.callcenter_agent_status(agent_name(customer_id, employee_id)))
+        except Exception:
+            log.exception("callback: could not read agent status")
+            return False
+        return reply.strip() in AGENT_AWAY
+
+    # -- prompts ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _prompt(customer_id: int, keys: list[str], digits: str = "") -> Prompt | None:
+        """The customer's prompts (own recording, else generated, in their language) as paths
+        relative to the prompts root; None if the customer is gone."""
+        from portal.prompts.selectors import digit_paths, prompt_path, prompts_root
+        from portal.tenants.models import Customer
+
+        customer = Customer.objects.filter(pk=customer_id).first()
+        if customer is None:
+            return None
+        root = prompts_root()
+        paths = [prompt_path(customer=customer, key=key) for key in keys]
+        if digits:
+            paths += digit_paths(customer=customer, digits=digits)
+        files = []
+        for path in paths:
+            try:
+                files.append(str(Path(path).relative_to(root)))
+            except ValueError:
+                files.append(path)
+        return Prompt(prefix=str(root), files=tuple(files))
+
+    def whisper(self, plan) -> Prompt | None:
+        """What the employee hears on answering: a callback, and to which number."""
+        return self._prompt(plan.customer_id, ["callback_whisper"], plan.caller_number.lstrip("+"))
+
+    def intro(self, plan) -> Prompt | None:
+        """What the caller hears on answering: the company is calling back."""
+        return self._prompt(plan.customer_id, ["callback_connecting"])
 
     # -- 3./4. events ------------------------------------------------------------------------------
 
@@ -228,7 +385,11 @@ class CallbackFlow(Flow):
             if leg is not None:
                 self.on_originate_result(ctx, leg, event.body.strip())
         elif event.name == "CHANNEL_HANGUP_COMPLETE":
-            leg = leg_of(event.variables)
+            variables = event.variables
+            if variables.get("pbx_flow") == REQUEST_SESSION and event.uuid:
+                self.caller_left(event.uuid)  # the call in which they pressed 1 has ended
+                return
+            leg = leg_of(variables)
             if leg is not None and event.get("Caller-Channel-Answered-Time", "0") != "0":
                 self.on_answered_leg_hangup(ctx, leg, event)
 
@@ -258,20 +419,24 @@ class CallbackFlow(Flow):
                 caller_id_shown=plan.candidates[leg.candidate].caller_id_to_show,
                 now=now,
             )
-            ctx.bgapi(
-                caller_originate(plan, leg.candidate, caller_uuid, self.gateway()), caller_uuid
+            command = caller_originate(
+                plan, leg.candidate, caller_uuid, self.gateway(), self.intro(plan)
             )
+            ctx.bgapi(command, caller_uuid)
             return
         employee_uuid, caller_uuid = self.legs(plan.attempt_id)
         if ok != "+OK":  # the caller did not answer: the employee is told goodbye
             if employee_uuid:
                 ctx.api(commands.uuid_kill(employee_uuid))
             self.plans.pop(plan.attempt_id, None)
+            cause = detail.strip() or "UNKNOWN"
+            if cause == "ALLOTTED_TIMEOUT":  # the leg_timeout we set: rang out unanswered
+                cause = "NO_ANSWER"
             services.callback_attempt_finished(
                 attempt_id=plan.attempt_id,
                 caller_answered=False,
                 bridged=False,
-                cause=detail.strip() or "UNKNOWN",
+                cause=cause,
                 now=now,
             )
             return
@@ -283,14 +448,14 @@ class CallbackFlow(Flow):
                 recording_path=self.record(ctx, plan, employee_uuid, caller_uuid),
             )
             return
-        # The employee left while the caller's phone rang.
+        # The employee left while the caller's phone rang: not the caller's attempt to lose.
         ctx.api(commands.uuid_kill(caller_uuid))
         self.plans.pop(plan.attempt_id, None)
         services.callback_attempt_finished(
             attempt_id=plan.attempt_id,
             caller_answered=True,
             bridged=False,
-            cause="EMPLOYEE_GONE",
+            cause=EMPLOYEE_GONE,
             now=now,
         )
 
@@ -316,8 +481,17 @@ class CallbackFlow(Flow):
         from portal.callbacks.models import CallbackAttempt
 
         attempt = CallbackAttempt.objects.filter(pk=leg.attempt_id).first()
-        if attempt is None or attempt.status != "bridged":
-            return  # not bridged: the BACKGROUND_JOB of the other leg decides
+        if attempt is None:
+            return
+        if attempt.status != "bridged":
+            if (
+                leg.leg == "employee"
+                and attempt.status in ("dialing_employee", "dialing_caller")
+                and attempt.employee_uuid
+                and attempt.employee_uuid == event.uuid
+            ):
+                self.on_employee_left_early(ctx, attempt)
+            return  # otherwise the BACKGROUND_JOB of the ringing leg decides
         self.plans.pop(leg.attempt_id, None)
         other = attempt.caller_uuid if leg.leg == "employee" else attempt.employee_uuid
         if other:
@@ -327,6 +501,22 @@ class CallbackFlow(Flow):
             caller_answered=True,
             bridged=True,
             cause=event.get("Hangup-Cause") or "NORMAL_CLEARING",
+            now=timezone.now(),
+        )
+
+    def on_employee_left_early(self, ctx: NodeContext, attempt) -> None:
+        """The employee who took the callback hung up before the caller was connected: stop
+        ringing the caller (or their prompt); the attempt is ours to repeat, not theirs."""
+        from portal.callbacks import services
+
+        self.plans.pop(attempt.pk, None)
+        if attempt.caller_uuid:
+            ctx.api(commands.uuid_kill(attempt.caller_uuid))  # -ERR if it already ended
+        services.callback_attempt_finished(
+            attempt_id=attempt.pk,
+            caller_answered=False,
+            bridged=False,
+            cause=EMPLOYEE_GONE,
             now=timezone.now(),
         )
 

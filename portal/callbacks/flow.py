@@ -6,6 +6,11 @@ rows, call one of these, save what comes back and dispatch the commands after co
 
 The rules (numbers from the seed, in `Policy`):
 
+- A request is due once the caller's own call has ended (`on_caller_left`, from the hangup of
+  the call in which they pressed 1): dialling them back while they still hear the confirmation
+  finds a busy line without call waiting and wastes the attempt. Should that hangup never be
+  reported (call control down at that moment), the request is due `caller_leave_timeout` (60 s)
+  after it was made; the confirmation takes a few seconds.
 - The first attempt must *start* (be claimed for dialling) before `first_attempt_deadline`
   (request + 10 min): 9:59 dials, 10:00 closes the request as failed ("no employee free within
   10 minutes"). A worker that comes late never dials outside the window.
@@ -17,6 +22,9 @@ The rules (numbers from the seed, in `Policy`):
   of that due time, the same promise as the first attempt. After `max_attempts` (2) the request
   fails and the department is notified. Causes that say the number cannot be reached at all
   (`PERMANENT_CAUSES`) fail at once: a second attempt could not succeed.
+- An attempt that failed on our side does not count either: our trunk (`PLATFORM_CAUSES`), or
+  the employee who took the callback hanging up before the caller was connected
+  (`EMPLOYEE_GONE`). It is retried like an attempt that found no free employee.
 - Bridged = completed, whatever the hangup cause afterwards.
 - The option switched off: a pending request is cancelled (the department hears about it),
   never dialled.
@@ -48,6 +56,8 @@ FINISHED = "finished"
 # Causes of our own (the others are FreeSWITCH hangup causes of the caller leg).
 NO_EMPLOYEE = "NO_EMPLOYEE"
 LOST = "LOST"
+# The employee hung up (or could not be bridged) before the caller was connected.
+EMPLOYEE_GONE = "EMPLOYEE_GONE"
 
 # The caller's number cannot be reached: retrying in 5 minutes would not help.
 PERMANENT_CAUSES = frozenset(
@@ -66,6 +76,8 @@ PERMANENT_CAUSES = frozenset(
 PLATFORM_CAUSES = frozenset(
     {"GATEWAY_DOWN", "INVALID_GATEWAY", "CHAN_NOT_IMPLEMENTED", "SWITCH_CONGESTION"}
 )
+# Every cause that is our fault, not the caller's: the attempt is not counted.
+OUR_SIDE_CAUSES = PLATFORM_CAUSES | {EMPLOYEE_GONE}
 
 # close_reason texts (shown in the portal, translated there).
 REASON_CONNECTED = "connected"
@@ -88,6 +100,9 @@ class Policy:
     ring_allowance: dt.timedelta = dt.timedelta(seconds=30)
     # A bridged call that reports nothing for this long is considered lost (over, connected).
     max_call: dt.timedelta = dt.timedelta(hours=4)
+    # A request is due when the caller's call has ended; if that is never reported, this long
+    # after the request (the confirmation prompt takes a few seconds).
+    caller_leave_timeout: dt.timedelta = dt.timedelta(seconds=60)
 
 
 DEFAULT_POLICY = Policy()
@@ -182,15 +197,32 @@ def _cancel(req: Request, now: dt.datetime) -> tuple[Request, list]:
 
 
 def new_request(*, request_id: int = 0, now: dt.datetime, policy: Policy = DEFAULT_POLICY):
-    """A fresh request: due at once, first attempt to start within the window."""
+    """A fresh request: due once the caller has hung up (`on_caller_left`), at the latest
+    `caller_leave_timeout` from now; the first attempt must start within the window."""
     req = Request(
         id=request_id,
         status=PENDING,
         attempts_made=0,
-        next_attempt_at=now,
+        next_attempt_at=now + policy.caller_leave_timeout,
         first_attempt_deadline=now + policy.first_attempt_window,
     )
     return req, [Notify("callback_requested")]
+
+
+def on_caller_left(req: Request, *, now: dt.datetime) -> tuple[Request, list]:
+    """The call in which the caller pressed 1 has ended: the first attempt is due now.
+
+    Only a request still waiting for its first attempt moves; a duplicate or late report (an
+    attempt already made or running, a closed request) changes nothing."""
+    if (
+        req.status != PENDING
+        or req.attempts_made != 0
+        or req.current_attempt_id is not None
+        or req.next_attempt_at is None
+        or req.next_attempt_at <= now
+    ):
+        return req, []
+    return replace(req, next_attempt_at=now), []
 
 
 def claimable(
@@ -331,7 +363,7 @@ def on_attempt_finished(
     )
     if bridged:
         return _close(req, COMPLETED, REASON_CONNECTED, now), done, []
-    if not done.caller_dialled or cause in PLATFORM_CAUSES:
+    if not done.caller_dialled or cause in OUR_SIDE_CAUSES:
         new, commands = _retry_soon(req, now, policy)
         return new, done, commands
     made = req.attempts_made + 1

@@ -26,6 +26,7 @@ from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from pbx.render import outbound_number
 from portal.billing.models import Option, OptionPeriod
 from portal.callbacks import flow
 from portal.callbacks.models import CallbackAttempt, CallbackRequest
@@ -45,9 +46,10 @@ _ANONYMOUS = {"", "anonymous", "unknown", "restricted", "private", "unavailable"
 class EmployeeCandidate:
     employee_id: int
     extension: str
-    # E.164 number the caller sees when this employee calls back: the multichannel number if
-    # the employee has АОН (caller_id_option), otherwise the employee's own mobile number, and
-    # the multichannel number when the employee has none.
+    # E.164 number the caller sees when this employee calls back: always one of the customer's
+    # numbers. The multichannel number the caller called when the customer has the АОН option
+    # (caller_id) and the employee has it switched on; otherwise the number the employee's own
+    # outside calls present (pbx.render.outbound_number), never a personal mobile.
     caller_id_to_show: str
 
 
@@ -311,6 +313,31 @@ def callback_request_create(
     return r, "created"
 
 
+def callback_request_caller_left(*, origin_uuid: str, now: dt.datetime) -> bool:
+    """The call in which the caller pressed 1 (channel `origin_uuid`) has ended: the first
+    attempt is due now. True when this moved the due time (False: unknown channel, already
+    due, or past the first attempt)."""
+    origin_uuid = (origin_uuid or "").strip()
+    if not origin_uuid:
+        return False
+    with transaction.atomic():
+        r = (
+            CallbackRequest.objects.select_for_update()
+            .filter(origin_uuid=origin_uuid, status=flow.PENDING)
+            .first()
+        )
+        if r is None:
+            return False
+        state = _request_state(r)
+        new, commands = flow.on_caller_left(state, now=now)
+        if new == state:
+            return False
+        _save_request(r, new)
+        _dispatch(r, commands)
+    log.info("callback %s: the caller's call ended, due now", r.pk)
+    return True
+
+
 def _open_request(department_id: int, caller: str, *, lock: bool = False):
     qs = CallbackRequest.objects.filter(
         department_id=department_id, caller_number=caller, status__in=flow.OPEN
@@ -323,12 +350,35 @@ def _open_request(department_id: int, caller: str, *, lock: bool = False):
 # -- claiming -------------------------------------------------------------------------------------
 
 
+def _customer_options(customer_id: int) -> set[str]:
+    return set(
+        OptionPeriod.objects.filter(customer_id=customer_id, ended_at__isnull=True).values_list(
+            "option__code", flat=True
+        )
+    )
+
+
+def _caller_id_to_show(employee: Employee, *, multichannel: str, numbers, options) -> str:
+    """The customer's number the caller sees when `employee` calls back (see EmployeeCandidate)."""
+    if Option.CALLER_ID in options and employee.caller_id_option:
+        return multichannel
+    own = outbound_number(employee, numbers, options - {Option.CALLER_ID})
+    return own or multichannel
+
+
 def _candidates(
     r: CallbackRequest, multichannel: str, *, as_of_attempt: int | None = None
 ) -> list[EmployeeCandidate]:
     """Active employees of the department, the one who least recently took a callback first.
 
     `as_of_attempt` rebuilds the order an attempt started with (its own answer not counted)."""
+    options = _customer_options(r.customer_id)
+    numbers = list(
+        PhoneNumber.objects.filter(
+            customer_id=r.customer_id,
+            kind__in=(PhoneNumber.Kind.REGULAR, PhoneNumber.Kind.MULTICHANNEL),
+        )
+    )
     answered = "callback_attempts__employee_answered_at"
     last = (
         Max(answered)
@@ -342,16 +392,14 @@ def _candidates(
         .annotate(last_callback=last)
         .order_by(F("last_callback").asc(nulls_first=True), "extension", "id")
     )
-    result = []
-    for e in employees:
-        shown = multichannel
-        if not e.caller_id_option and e.mobile_number:
-            try:
-                shown = to_e164(e.mobile_number)
-            except ValidationError:
-                shown = multichannel
-        result.append(EmployeeCandidate(e.pk, e.extension, shown))
-    return result
+    return [
+        EmployeeCandidate(
+            e.pk,
+            e.extension,
+            _caller_id_to_show(e, multichannel=multichannel, numbers=numbers, options=options),
+        )
+        for e in employees
+    ]
 
 
 def callback_claim_due(
