@@ -749,6 +749,24 @@ class Queue:
     announce_interval: int = 30
     language: str = "ru"
     agents: tuple[Agent, ...] = ()
+    # The "press 1" offer the customer's callers hear: the file `portal.prompts` chose (the
+    # customer's own recording, else the generated prompt, in the customer's language).
+    # Empty: the generated prompt under $${pbx_sounds_dir}.
+    offer_sound: str = ""
+
+
+_SOUND_PATH = re.compile(r"/[A-Za-z0-9_./-]+\Z")
+
+
+def _offer_sound(queue: Queue) -> str:
+    path = queue.offer_sound or ""
+    if _SOUND_PATH.match(path) and "/../" not in f"{path}/":
+        return path
+    if path:
+        log.warning(
+            "queue c%s_d%s: unsafe offer path %r", queue.customer_id, queue.department_id, path
+        )
+    return f"$${{pbx_sounds_dir}}/{_language(queue.language)}/callback_offer.wav"
 
 
 def render_callcenter_config(queues: Iterable[Queue], *, settings: RenderSettings) -> str:
@@ -778,8 +796,7 @@ def render_callcenter_config(queues: Iterable[Queue], *, settings: RenderSetting
             param(q, "moh-sound", "$${pbx_hold_music}")
             if queue.callback and name == names[0]:
                 interval = max(10, min(600, int(queue.announce_interval)))
-                lang = _language(queue.language)
-                param(q, "announce-sound", f"$${{pbx_sounds_dir}}/{lang}/callback_offer.wav")
+                param(q, "announce-sound", _offer_sound(queue))
                 param(q, "announce-frequency", str(interval))
             param(q, "time-base-score", "system")
             param(q, "max-wait-time", "0")

@@ -242,6 +242,7 @@ def callcenter_queues(only: str = "") -> list[render.Queue] | None:
             ended_at__isnull=True,
         ).values_list("customer_id", flat=True)
     )
+    offers = _callback_offers(callback_customers)
     return [
         render.Queue(
             customer_id=row["customer_id"],
@@ -250,9 +251,21 @@ def callcenter_queues(only: str = "") -> list[render.Queue] | None:
             announce_interval=row["queue_announce_interval"],
             language=row["customer__language"],
             agents=tuple(agents.get(row["id"], ())),
+            offer_sound=offers.get(row["customer_id"], ""),
         )
         for row in rows
     ]
+
+
+def _callback_offers(customer_ids: set[int]) -> dict[int, str]:
+    """The queue offer ("press 1") each customer's callers hear: their own recording in their
+    language, else the generated prompt in it (portal.prompts decides, as for every flow)."""
+    from portal.prompts.selectors import prompt_path
+
+    return {
+        customer.pk: prompt_path(customer=customer, key="callback_offer")
+        for customer in Customer.objects.filter(pk__in=customer_ids)
+    }
 
 
 def configuration_xml(name: str, *, cc_queue: str = "") -> str:

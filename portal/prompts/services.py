@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
+from portal.events import announce_config_change
 from portal.prompts import audio, catalog
 from portal.prompts.models import CustomPrompt
 from portal.prompts.selectors import custom_file, prompts_root
@@ -148,6 +149,7 @@ def custom_prompt_upload(
                 audio.install(out, final)
                 if old:
                     transaction.on_commit(lambda: _remove(old))
+                _announce(customer, key)
     except BaseException:
         final.unlink(missing_ok=True)  # the row did not commit: the file must not stay
         raise
@@ -168,7 +170,18 @@ def custom_prompt_delete(*, customer, key: str, language: str) -> bool:
         path = custom.file_path
         custom.delete()
         transaction.on_commit(lambda: _remove(path))
+        _announce(customer, key)
     return True
+
+
+# Prompts that FreeSWITCH's configuration names (the rest are chosen per call by the flows).
+CONFIGURED_KEYS = frozenset({"callback_offer"})  # mod_callcenter's announce-sound
+
+
+def _announce(customer, key: str) -> None:
+    """A prompt baked into the rendered config changed: the queues reload after commit."""
+    if key in CONFIGURED_KEYS:
+        announce_config_change(customer_id=customer.pk, what="customer")
 
 
 def _remove(rel_path: str) -> None:
