@@ -25,6 +25,9 @@ from portal.exports.queries import Filters
 
 class ExportSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="token", read_only=True)
+    # Plain strings here: the choices are documented once, on the input (one enum per name).
+    kind = serializers.CharField(read_only=True)
+    format = serializers.CharField(read_only=True)
     progress = serializers.IntegerField(read_only=True)
     filters = serializers.JSONField(read_only=True)
 

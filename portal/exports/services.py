@@ -26,7 +26,6 @@ from portal.tenants.models import Customer
 
 log = logging.getLogger(__name__)
 
-PROGRESS_EVERY = 50_000
 XLSX_MAX_ROWS = 1_048_575  # a sheet's rows, less the header
 
 
@@ -34,6 +33,11 @@ def exports_dir() -> Path:
     path = Path(getattr(settings, "EXPORTS_DIR", Path(settings.MEDIA_ROOT) / "exports"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def progress_every() -> int:
+    """Rows between two progress updates on the export's row."""
+    return int(getattr(settings, "EXPORT_PROGRESS_EVERY", 50_000))
 
 
 def keep_days() -> int:
@@ -148,25 +152,34 @@ def _write_csv(export, tmp: Path, header, customer, filters) -> int:
         for row in queries.ROWS[export.kind](customer, filters):
             writer.writerow(["" if value is None else value for value in row])
             rows += 1
-            if rows % PROGRESS_EVERY == 0:
+            if rows % progress_every() == 0:
                 _progress(export.pk, rows)
         return rows
 
 
 def _copy_csv(export, out, customer, filters) -> int:
-    """PostgreSQL writes the CSV itself; we only move its chunks to the file."""
+    """PostgreSQL writes the CSV itself; we only move its chunks to the file. The connection is
+    busy with the COPY until its end, so progress goes through a second, short-lived one."""
     sql, params = queries.SQL[export.kind](customer, filters)
-    rows, reported = 0, 0
-    with connection.cursor() as cursor:
-        raw = cursor.cursor  # psycopg's own cursor: COPY with client-side parameters
-        with raw.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
-            for chunk in copy:
-                data = bytes(chunk)
-                out.write(data.decode("utf-8"))
-                rows += data.count(b"\n")
-                if rows - reported >= PROGRESS_EVERY:
-                    _progress(export.pk, rows)
-                    reported = rows
+    rows, reported, every = 0, 0, progress_every()
+    side = connection.get_new_connection(connection.get_connection_params())
+    side.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            raw = cursor.cursor  # psycopg's own cursor: COPY with client-side parameters
+            with raw.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
+                for chunk in copy:
+                    data = bytes(chunk)
+                    out.write(data.decode("utf-8"))
+                    rows += data.count(b"\n")
+                    if rows - reported >= every:
+                        side.execute(
+                            "UPDATE exports_export SET rows_done = %s WHERE id = %s",
+                            (rows, export.pk),
+                        )
+                        reported = rows
+    finally:
+        side.close()
     return rows
 
 
@@ -204,7 +217,7 @@ def _write_xlsx(export, tmp: Path, header, customer, filters) -> int:
                 cells.append(value)
         sheet.append(cells)
         rows += 1
-        if rows % PROGRESS_EVERY == 0:
+        if rows % progress_every() == 0:
             _progress(export.pk, rows)
     book.save(tmp)
     return rows
