@@ -15,7 +15,7 @@ import pytest
 from portal.billing import callpolicy
 from portal.billing import services as billing
 from portal.billing.models import LedgerEntry, Option
-from portal.calls.models import CallRecord
+from portal.calls.models import CallRecord, Recording
 from portal.fictive import services
 from portal.fictive.models import FictiveCall, PendingMissedCall
 from portal.notifications.models import Delivery
@@ -24,6 +24,7 @@ from tests import factories
 from tests.callcontrol_process import CallControl, eventually
 from tests.esl_double import EslDouble
 from tests.http_boundary import sms_sent
+from tests.test_recordings import write_wav
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -222,6 +223,7 @@ def test_a_refused_destination_is_asked_again_and_then_the_shopper_is_let_go(
     assert "goodbye.wav" in played(session)[-1]
     assert ("hangup", "NORMAL_CLEARING") in session.executed
     assert not FictiveCall.objects.exists()
+    assert session.recordings == []  # nothing is recorded that no call lists
 
 
 @pytest.mark.parametrize(
@@ -354,3 +356,83 @@ def test_nothing_pending_is_said_so(switch, service, office):
     finish(session, service)
     assert "fictive_no_pending.wav" in played(session)[0]
     assert not bridges(session)
+
+
+# -- recordings ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def recording_service(switch, office, tmp_path):
+    cc = CallControl(
+        esl_port=switch.port,
+        password=PASSWORD,
+        PBX_RECORDINGS_DIR=str(tmp_path),
+        PBX_PSTN_GATEWAY="pstn",
+    ).start()
+    switch.wait_for_command("event plain", timeout=10)
+    yield cc
+    cc.stop()
+
+
+def test_a_recording_counts_at_its_real_size_once_freeswitch_has_closed_it(
+    switch, recording_service, office, tmp_path
+):
+    """Registered when the call is dialled, the file is the 44-byte WAV header FreeSWITCH has
+    just written; the RECORD_STOP at hangup measures it for good."""
+    service = recording_service
+    switch.answers_after(DEALER, 2)
+    session = call(switch, service, office, office.access, SOLO, ["777123456#"])
+    path = tmp_path / f"c{office.customer.pk}" / "fictive" / f"{session.uuid}.wav"
+    eventually(lambda: session.recordings, message="never recorded")
+    write_wav(path, 0)  # record_session opened the file
+    leg = bridged_leg(session)
+    row = eventually(lambda: Recording.objects.filter(path=str(path)).first())
+    assert row.customer_id == office.customer.pk and row.closed_at is None
+    write_wav(path, 4)  # the conversation, then the dealer hangs up
+    switch.hangup(leg.uuid)
+    finish(session, service)
+    row = eventually(
+        lambda: Recording.objects.filter(path=str(path), closed_at__isnull=False).first(),
+        message="\n".join(service.lines[-30:]),
+    )
+    assert (row.size_bytes, row.duration_seconds) == (path.stat().st_size, 4)
+    assert Recording.objects.count() == 1
+    assert FictiveCall.objects.get(uuid=session.uuid).recording_path == str(path)
+
+
+def test_a_missed_dealer_call_records_only_a_conversation_so_it_leaves_no_file(
+    switch, recording_service, office, tmp_path
+):
+    """RECORD_BRIDGE_REQ: FreeSWITCH writes nothing before the bridge and removes the empty
+    file when the call ends unbridged; its RECORD_STOP then names a file that is gone."""
+    service = recording_service
+    switch.never_answers(SHOPPER)
+    session = call(switch, service, office, office.numbers[0], DEALER)
+    finish(session, service, timeout=30)
+    apps = session.executed
+    assert apps.index(("set", "RECORD_BRIDGE_REQ=true")) < [a for a, _ in apps].index(
+        "record_session"
+    )
+    eventually(lambda: PendingMissedCall.objects.exists())
+    assert FictiveCall.objects.get(uuid=session.uuid).recording_path == ""
+    assert not Recording.objects.exists()
+
+
+def test_an_unanswered_call_back_to_the_dealer_keeps_its_recording_listed(
+    switch, recording_service, office, tmp_path
+):
+    service = recording_service
+    pending = missed(office, 0, DEALER)
+    switch.never_answers(DEALER)
+    session = call(switch, service, office, office.ret, SHOPPER)
+    path = tmp_path / f"c{office.customer.pk}" / "fictive" / f"{session.uuid}.wav"
+    eventually(lambda: session.recordings, message="never recorded")
+    write_wav(path, 3)  # the dealer's line rang (or said something) for three seconds
+    finish(session, service, timeout=30)
+    row = eventually(lambda: FictiveCall.objects.filter(uuid=session.uuid).first())
+    assert not row.bridged and row.recording_path == str(path)
+    recording = eventually(
+        lambda: Recording.objects.filter(path=str(path), closed_at__isnull=False).first()
+    )
+    assert recording.size_bytes == path.stat().st_size
+    assert PendingMissedCall.objects.get(pk=pending.pk).status == "open"

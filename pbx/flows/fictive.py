@@ -168,12 +168,20 @@ class Session:
             paths += self.paths(["word_number"]) + self.digit_paths(_digits(e164))
         self.play(paths)
 
-    def record(self, kind: str) -> str:
-        """Record both legs (stereo) into a file of the customer under RECORDINGS_DIR."""
+    def recording_path(self, kind: str) -> str:
+        """The call's recording: a file of the customer under RECORDINGS_DIR."""
         root = PurePosixPath(settings.RECORDINGS_DIR)
         name = f"{self.call.uuid}.wav"
-        path = commands.recording_path(f"c{int(self.customer.pk)}", kind, name, root=root)
+        return commands.recording_path(f"c{int(self.customer.pk)}", kind, name, root=root)
+
+    def record(self, kind: str, *, bridged_only: bool = False) -> str:
+        """Record both legs (stereo). `bridged_only`: nothing before the bridge, so a call
+        never bridged leaves no file (FreeSWITCH removes a recording with nothing written and
+        says so in RECORD_STOP)."""
+        path = self.recording_path(kind)
         self.call.execute("set", "RECORD_STEREO=true", timeout=10)
+        if bridged_only:
+            self.call.execute("set", "RECORD_BRIDGE_REQ=true", timeout=10)
         self.call.execute("record_session", path, timeout=10)
         return path
 
@@ -299,7 +307,7 @@ class FictiveFlow(Flow):
         from portal.fictive import ivr, services
 
         uuid = s.call.uuid
-        path = s.record("fictive")
+        path = s.recording_path("fictive")
         try:
             call_id = services.outbound_call_started(
                 ctx=ctx,
@@ -313,6 +321,8 @@ class FictiveFlow(Flow):
             log.warning("fictive access %s: not dialled: %s", uuid, exc)
             s.play(s.paths([ivr.P_BAD_DESTINATION, ivr.P_GOODBYE]))
             return
+        # Recorded from here (the dealer's early media is evidence too), listed with the call.
+        s.record("fictive")
         answered, cause = s.bridge(
             destination_e164=step.destination_e164,
             show_e164=step.fictive_e164,
@@ -340,7 +350,8 @@ class FictiveFlow(Flow):
             log.info("fictive inbound %s refused: %s", s.call.uuid, reason)
             s.call.unavailable()
             return
-        path = s.record("fictive")
+        # Only the conversation: an unanswered call (a missed call) leaves no recording.
+        path = s.record("fictive", bridged_only=True)
         answered, cause = s.bridge(
             destination_e164=ctx.shopper_real_e164,
             show_e164=ctx.return_e164,
@@ -415,9 +426,14 @@ class FictiveFlow(Flow):
             on_answer=connected,
         )
         now = timezone.now()
-        if not answered:  # the attempt is logged; the pending call stays open
+        if not answered:  # the attempt is logged (recorded: the dealer's line may have
+            # said something); the pending call stays open
             services.pending_connected(
-                pending_id=step.pending_id, uuid=s.call.uuid, answered=False, now=now
+                pending_id=step.pending_id,
+                uuid=s.call.uuid,
+                answered=False,
+                now=now,
+                recording_path=path,
             )
         services.fictive_call_finished(uuid=s.call.uuid, bridged=answered, cause=cause, now=now)
         log.info("fictive return %s: answered=%s cause=%s", step.pending_id, answered, cause)

@@ -14,9 +14,19 @@ class Recording(models.Model):
     size_bytes = models.BigIntegerField(default=0)
     duration_seconds = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When FreeSWITCH closed the file (RECORD_STOP): its size is final from then on. Until
+    # then the periodic task measures it again (the row may be registered at the call's start).
+    closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["id"],
+                name="recording_open",
+                condition=models.Q(closed_at__isnull=True),
+            )
+        ]
 
 
 class CallRecord(models.Model):
