@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from django.core.management import call_command
 from rest_framework.test import APIClient
@@ -57,6 +58,11 @@ def test_the_swagger_ui_is_served(admin_client):
     response = admin_client.get("/api/v1/docs/")
     assert response.status_code == 200
     assert b"swagger" in response.content.lower()
+    # Swagger UI's files come from us (drf-spectacular-sidecar), never from a CDN.
+    html = response.content.decode()
+    assets = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)""", html)
+    assert any("swagger-ui" in url for url in assets)
+    assert [url for url in assets if url.startswith(("http:", "https:", "//"))] == []
 
 
 def test_the_api_root_lists_the_resources(admin_client):
