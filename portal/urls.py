@@ -13,6 +13,7 @@ urlpatterns = [
     path("platform/", include("portal.switch.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("pbx/prompts/", include("portal.prompts.urls")),
+    path("pbx/api-tokens/", include("portal.api.page_urls")),
     path("pbx/callbacks/", include("portal.callbacks.urls")),
     path("pbx/fictive/", include("portal.fictive.urls")),
     path("pbx/redial/", include("portal.redial.urls")),
