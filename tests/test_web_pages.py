@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -373,3 +374,17 @@ def test_statistics_counts_calls_and_callback_requests_of_this_customer_only(
     callbacks = html.split('data-table="callbacks"')[1].split("</table>")[0]
     assert 'data-status="completed"><td>состоялся</td><td data-col="count">1<' in callbacks
     assert 'data-status="total"><td>Всего</td><td data-col="count">2<' in callbacks
+
+
+def test_form_labels_are_capitalised_without_colons(customer):
+    """Core forms showed lowercase labels with colons ("имя:", checkboxes "активен:") while the
+    rest of the portal capitalises them."""
+    client = Client()
+    client.force_login(factories.user(customer))
+    for url in ("/profile/", "/employees/new/", "/departments/new/"):
+        html = client.get(url).content.decode()
+        labels = re.findall(r"<label[^>]*>([^<]*)</label>", html)
+        assert labels, url
+        for text in labels:
+            assert not text.rstrip().endswith(":"), (url, text)
+            assert text[:1] == text[:1].upper(), (url, text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from django import template
+from django.utils.text import capfirst
 
 register = template.Library()
 
@@ -29,3 +30,10 @@ def format_money(value) -> str:
 @register.filter
 def money(value) -> str:
     return format_money(value)
+
+
+@register.filter
+def field_label(field):
+    """A form field's <label> as every page shows it: capitalised, no trailing colon (Django's
+    default label_suffix put colons after lowercase labels, checkboxes included)."""
+    return field.label_tag(contents=capfirst(field.label), label_suffix="")
