@@ -355,3 +355,125 @@ def test_a_call_opened_just_before_the_expiry_keeps_working_for_a_while(speciali
         expires_at=now - dt.timedelta(minutes=1), opened_at=now - dt.timedelta(minutes=30)
     )
     assert phone.post(f"/v/{token}/messages/", {"text": "still here"}).status_code == 201
+
+
+# -- issue 19: the link survives previews; what the specialist and the customer see ------------------
+
+
+def test_a_preview_fetch_of_the_link_does_not_lock_the_customer_out(specialist):
+    session, token = new_session(specialist)
+    scanner = Client()  # a mail scanner or a messenger fetching the link for a preview
+    preview = scanner.get(f"/v/{token}/")
+    assert preview.status_code == 200 and "Политика конфиденциальности" in preview.content.decode()
+    assert scanner.get(f"/v/{token}/").status_code == 200  # previews twice, still nothing bound
+    session.refresh_from_db()
+    assert session.browser_hash == "" and session.consent_at is None
+    assert session.status == VideoSession.Status.NEW
+    phone = joined(token)  # the customer's own browser is the one that consents
+    session.refresh_from_db()
+    assert session.browser_hash and session.consent_at and session.status == "opened"
+    assert phone.post(f"/v/{token}/messages/", {"text": "я тут"}).status_code == 201
+
+
+def test_a_preview_sees_only_the_policy_and_a_stranger_with_the_link_is_refused_after_consent(
+    specialist,
+):
+    session, token = new_session(specialist)
+    scanner = Client()
+    page = scanner.get(f"/v/{token}/").content.decode()
+    assert "video-config" not in page and "Продолжить звонок" not in page  # no call before consent
+    assert scanner.post(f"/v/{token}/messages/", {"text": "x"}).status_code == 404
+    assert scanner.get(f"/v/{token}/messages/").status_code == 404  # no history either
+    joined(token)
+    late = Client()  # the link forwarded, or the scanner again, after the customer consented
+    assert late.get(f"/v/{token}/").status_code == 403
+    assert late.post(f"/v/{token}/", {"accept": "yes"}).status_code == 403
+    assert late.get(f"/v/{token}/messages/").status_code == 404
+    assert Client().get("/v/guessed-token-that-does-not-exist/").status_code == 404
+
+
+def test_the_link_e_mail_has_no_link_into_the_portal(specialist, settings):
+    from django.core import mail
+
+    from portal.notifications.services import delivery_send
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    session, token = new_session(specialist)
+    delivery = Delivery.objects.get(notification__payload__video_session=session.pk)
+    assert delivery_send(delivery.pk) == "sent"
+    (message,) = mail.outbox
+    assert f"/v/{token}/" in message.body
+    assert "/notifications/" not in message.body  # the customer has no portal account
+
+
+def test_the_specialist_sees_the_customers_link_and_can_issue_a_new_one(specialist, other_customer):
+    staff = Client()
+    staff.force_login(specialist)
+    response = staff.post("/pbx/video/", {"name": "Иван", "phone": "", "email": "ivan@example.com"})
+    session = VideoSession.objects.get()
+    assert response.status_code == 302
+    delivery = Delivery.objects.get(notification__payload__video_session=session.pk)
+    url = delivery.notification.body.split(": ", 1)[1]
+    console = staff.get(f"/pbx/video/{session.pk}/").content.decode()
+    assert f'value="{url}"' in console and "Ссылка для клиента" in console
+    stranger = Client()  # another customer's specialist sees neither the console nor the link
+    stranger.force_login(factories.user(other_customer, username="stranger"))
+    assert stranger.get(f"/pbx/video/{session.pk}/").status_code == 404
+    assert stranger.post(f"/pbx/video/{session.pk}/link/").status_code == 404
+    assert Client().post(f"/pbx/video/{session.pk}/link/").status_code in (302, 403, 404)
+    session.refresh_from_db()
+    assert session.token_hash == services.digest(url.rstrip("/").rsplit("/", 1)[1])
+
+    assert staff.post(f"/pbx/video/{session.pk}/link/").status_code == 302  # a new link
+    console = staff.get(f"/pbx/video/{session.pk}/").content.decode()
+    new_url = console.split('id="link-url" readonly value="', 1)[1].split('"', 1)[0]
+    assert new_url != url
+    old_token = url.rstrip("/").rsplit("/", 1)[1]
+    new_token = new_url.rstrip("/").rsplit("/", 1)[1]
+    assert Client().get(f"/v/{old_token}/").status_code == 404  # the old link is dead
+    joined(new_token)
+    assert staff.post(f"/pbx/video/{session.pk}/link/").status_code == 302
+    session.refresh_from_db()
+    assert session.token_hash == services.digest(new_token)  # taken links are not replaced
+
+
+def test_the_customers_page_carries_the_company_name_and_the_chat_with_authors_and_times(
+    specialist,
+):
+    specialist.first_name, specialist.last_name = "Анна", "Смирнова"
+    specialist.save()
+    session, token = new_session(specialist)
+    phone = joined(token)
+    phone.post(f"/v/{token}/messages/", {"text": "Вот счётчик"})
+    staff = Client()
+    staff.force_login(specialist)
+    staff.post(f"/pbx/video/{session.pk}/messages/", {"text": "Нажмите кнопку"})
+    page = phone.get(f"/v/{token}/").content.decode()  # the customer reloads the page
+    assert "Настроить АТС" not in page
+    assert f'id="brand">{specialist.customer.name}<' in page
+    assert "Вот счётчик" in page and "Нажмите кнопку" in page  # the history survives a reload
+    assert "Специалист Анна Смирнова" in page
+    mine = page.split('data-author="client"', 1)[1].split("</li>", 1)[0]
+    assert ">Вы<" in mine and "<time" in mine
+    history = phone.get(f"/v/{token}/messages/").json()["messages"]
+    assert [m["text"] for m in history] == ["Вот счётчик", "Нажмите кнопку"]
+    console = staff.get(f"/pbx/video/{session.pk}/").content.decode()
+    theirs = console.split('data-author="client"', 1)[1].split("</li>", 1)[0]
+    assert ">Иван<" in theirs and "<time" in theirs
+    assert staff.get(f"/pbx/video/{session.pk}/messages/").json()["messages"][0]["author"] == (
+        "client"
+    )
+
+
+def test_the_chat_history_is_not_given_to_another_customers_specialist_or_another_session(
+    specialist, other_customer
+):
+    session, token = new_session(specialist)
+    phone = joined(token)
+    phone.post(f"/v/{token}/messages/", {"text": "секрет"})
+    other, other_token = new_session(specialist)
+    stranger = Client()
+    stranger.force_login(factories.user(other_customer, username="stranger"))
+    assert stranger.get(f"/pbx/video/{session.pk}/messages/").status_code == 404
+    assert phone.get(f"/v/{other_token}/messages/").status_code == 404  # not this phone's call
+    assert "секрет" not in phone.get(f"/v/{other_token}/").content.decode()

@@ -38,7 +38,7 @@ from portal.notifications.http import (
     parse_http_url,
     resolve_checked,
 )
-from portal.notifications.models import Delivery, PortalNotice
+from portal.notifications.models import Delivery, Notification, PortalNotice
 from portal.tenants.models import User
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,14 @@ class EmailTransport(Transport):
         return message_id
 
 
+# Messages to people without a portal account (the video link goes to a customer's client):
+# no link to the portal's notices, which they cannot open.
+OUTSIDE_KINDS = {Notification.Kind.VIDEO_LINK}
+
+
 def _text(notification) -> str:
+    if notification.kind in OUTSIDE_KINDS:
+        return f"{notification.body}\n"
     link = f"{settings.SITE_URL.rstrip('/')}/notifications/"
     return f"{notification.body}\n\n{link}\n" if notification.body else f"{link}\n"
 

@@ -1,7 +1,8 @@
 """Video assistant (seed 004): sessions a specialist opens for a customer by a link.
 
-The link's token is stored hashed; the first browser that opens it is bound to the session by a
-key in a cookie (also hashed), so a forwarded or reused link does not work elsewhere. Consent,
+The link's token is stored hashed; the browser that accepts the policy is bound to the session by
+a key in a cookie (also hashed), so a forwarded or reused link does not work elsewhere (a mere GET,
+such as a mail scanner's preview, binds nothing). Consent,
 the answer about location and every chat message are rows; annotations are counted.
 """
 

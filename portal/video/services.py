@@ -71,7 +71,7 @@ def session_create(*, specialist, name: str, phone: str = "", email: str = "", n
             token_hash=digest(token),
             expires_at=now + dt.timedelta(hours=conf.link_hours),
         )
-        url = settings.SITE_URL.rstrip("/") + reverse("video_join", args=[token])
+        url = link_url(token)
         _send_link(session, url)
     return Created(session, url)
 
@@ -100,9 +100,17 @@ class Refused(Exception):
         self.code, self.reason = code, reason
 
 
-def open_link(*, token: str, browser_key: str | None, now=None) -> tuple[VideoSession, str | None]:
-    """The customer opens the link. The first browser is bound to the session (a new key is
-    returned to set as a cookie); any other browser, an unknown or expired link is refused."""
+def open_link(
+    *, token: str, browser_key: str | None, bind: bool = False, now=None
+) -> tuple[VideoSession, str | None]:
+    """The customer's link. Returns (session, new browser key or None).
+
+    A plain GET binds nothing: mail scanners and chat apps fetch links to preview them, and
+    binding on the first GET locked the customer out of their own link. The browser is bound
+    when it accepts the policy (`bind=True`, the consent's POST); from then on only that
+    browser (its key in a cookie) may use the link. An unbound session comes back with key
+    None and `browser_hash` empty: the caller shows the policy and nothing else.
+    """
     now = now or timezone.now()
     if not token or len(token) > 100:
         raise Refused(404, _("Ссылка не найдена."))
@@ -119,14 +127,42 @@ def open_link(*, token: str, browser_key: str | None, now=None) -> tuple[VideoSe
         raise Refused(403, _("Ссылка уже использована на другом устройстве."))
     if now >= session.expires_at:
         raise Refused(410, _("Срок действия ссылки истёк."))
+    if not bind:
+        return session, None
     key = secrets.token_urlsafe(32)
     bound = VideoSession.objects.filter(pk=session.pk, browser_hash="").update(
-        browser_hash=digest(key), opened_at=now, status=VideoSession.Status.OPENED
+        browser_hash=digest(key), opened_at=now, status=VideoSession.Status.OPENED, consent_at=now
     )
     if not bound:  # another browser won the race
         raise Refused(403, _("Ссылка уже использована на другом устройстве."))
     session.refresh_from_db()
     return session, key
+
+
+def is_bound_to(session: VideoSession, browser_key: str | None) -> bool:
+    return bool(
+        browser_key
+        and session.browser_hash
+        and secrets.compare_digest(session.browser_hash, digest(browser_key))
+    )
+
+
+def link_renew(session: VideoSession, *, now=None) -> str:
+    """A new link for a session no browser has taken yet (the specialist lost the first one or
+    it went to a wrong address): the old link stops working. Returns the new URL."""
+    now = now or timezone.now()
+    token = secrets.token_urlsafe(32)
+    conf = video_settings(session.customer_id)
+    renewed = VideoSession.objects.filter(
+        pk=session.pk, browser_hash="", status=VideoSession.Status.NEW
+    ).update(token_hash=digest(token), expires_at=now + dt.timedelta(hours=conf.link_hours))
+    if not renewed:
+        raise ValidationError(_("Клиент уже открыл ссылку: новую выдать нельзя."))
+    return link_url(token)
+
+
+def link_url(token: str) -> str:
+    return settings.SITE_URL.rstrip("/") + reverse("video_join", args=[token])
 
 
 def usable_until(session: VideoSession) -> dt.datetime:

@@ -8,4 +8,5 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("<int:pk>/", views.console, name="console"),
     path("<int:pk>/messages/", views.messages, name="messages"),
+    path("<int:pk>/link/", views.link_renew, name="link_renew"),
 ]

@@ -1,8 +1,8 @@
 """Video assistant pages: the specialist's list and console; the customer's link page.
 
 Specialist pages go through `customer_page` (another tenant's session is a 404). The customer's
-pages are reached by the link's token; the first browser is bound by an HttpOnly cookie and
-every later request must carry it. Photos are served only to the two parties of the session.
+pages are reached by the link's token; the browser that accepts the policy is bound by an
+HttpOnly cookie and every later request must carry it (a GET alone binds nothing). Photos are served only to the two parties of the session.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django import forms
 from django.conf import settings
+from django.contrib import messages as django_messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -44,13 +45,30 @@ def _config(request, session: VideoSession, role: str, messages_url: str) -> dic
         "ice": settings.VIDEO_ICE_SERVERS,
         "messages": messages_url,
         "website": services.video_settings(session.customer_id).website,
+        "authors": _authors(session),
         "text": {
             "ended": _t("Звонок завершён."),
+            "live": _t("идёт звонок"),
+            "peer_join": _t("собеседник подключился"),
+            "peer_leave": _t("собеседник отключился"),
+            "reconnecting": _t("Связь с сервером потеряна, переподключаемся…"),
+            "you": _t("Вы"),
+            "photo": _t("Фото"),
             "camera": _t(
                 "Нет доступа к камере и микрофону. Разрешите их в настройках браузера "
                 "и нажмите «Повторить»."
             ),
         },
+    }
+
+
+def _authors(session: VideoSession) -> dict:
+    """How each side is named in the chat: the specialist by name, the customer by theirs."""
+    specialist = session.specialist
+    return {
+        VideoMessage.Author.SPECIALIST: _t("Специалист %(name)s")
+        % {"name": specialist.get_full_name() or specialist.username},
+        VideoMessage.Author.CLIENT: session.client_name,
     }
 
 
@@ -110,6 +128,7 @@ def index(request):
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
         else:
+            _remember_link(request, created.session.pk, created.url)
             return redirect("video:console", created.session.pk)
     sessions = VideoSession.objects.filter(customer=customer).select_related("specialist")
     return render(
@@ -124,9 +143,22 @@ def index(request):
     )
 
 
+LINKS_KEY = "video_links"
+
+
+def _remember_link(request, pk: int, url: str) -> None:
+    """Only the hash of a link's token is stored, so the link itself is shown to the specialist
+    who created (or renewed) it, from their portal session."""
+    links = request.session.get(LINKS_KEY, {})
+    links[str(pk)] = url
+    request.session[LINKS_KEY] = dict(list(links.items())[-20:])
+
+
 @customer_page(staff_may_write=True)
 def console(request, pk: int):
-    session = get_object_or_404(VideoSession, pk=pk, customer=request.customer)
+    session = get_object_or_404(
+        VideoSession.objects.select_related("specialist"), pk=pk, customer=request.customer
+    )
     config = _config(request, session, "specialist", reverse("video:messages", args=[pk]))
     return render(
         request,
@@ -134,16 +166,39 @@ def console(request, pk: int):
         {
             "s": session,
             "config": config,
+            "authors": config["authors"],
             "chat": session.messages.select_related("reply_to"),
+            "link": request.session.get(LINKS_KEY, {}).get(str(pk), ""),
         },
     )
 
 
 @customer_page(staff_may_write=True)
 @require_POST
+def link_renew(request, pk: int):
+    session = get_object_or_404(VideoSession, pk=pk, customer=request.customer)
+    try:
+        url = services.link_renew(session)
+    except ValidationError as exc:
+        django_messages.error(request, " ".join(exc.messages))
+    else:
+        _remember_link(request, pk, url)
+    return redirect("video:console", pk)
+
+
+@customer_page(staff_may_write=True)
+@require_http_methods(["GET", "POST"])
 def messages(request, pk: int):
     session = get_object_or_404(VideoSession, pk=pk, customer=request.customer)
+    if request.method == "GET":
+        return _history(session)
     return _post_message(request, session, VideoMessage.Author.SPECIALIST)
+
+
+def _history(session: VideoSession) -> JsonResponse:
+    """The whole chat (a page catching up after its websocket was away)."""
+    rows = session.messages.select_related("reply_to")
+    return JsonResponse({"messages": [_message_json(m) for m in rows]})
 
 
 # -- the customer (by the link) ------------------------------------------------------------------
@@ -156,31 +211,37 @@ def _open(request, token: str):
 
 @require_http_methods(["GET", "POST"])
 def join(request, token: str):
+    """GET shows the policy (or, to the bound browser, the call); the consent's POST binds the
+    browser. A preview fetch by a mail scanner therefore leaves the link usable."""
+    cookie = request.COOKIES.get(_cookie_name(token))
+    accepting = request.method == "POST" and request.POST.get("accept") == "yes"
     try:
-        session, key = _open(request, token)
+        session, key = services.open_link(token=token, browser_key=cookie, bind=accepting)
     except services.Refused as exc:
         return render(request, "video/refused.html", {"reason": exc.reason}, status=exc.code)
     conf = services.video_settings(session.customer_id)
+    bound = key is not None or services.is_bound_to(session, cookie)
+    context = {"s": session, "brand": session.customer.name, "policy": conf.policy_text}
     if request.method == "POST":
-        if request.POST.get("accept") != "yes":
-            response = render(
-                request,
-                "video/join.html",
-                {"s": session, "policy": conf.policy_text, "need_consent": True},
-                status=400,
-            )
-        else:
-            services.consent(session)
+        if bound:
             response = redirect("video_join", token)
+        else:
+            context["need_consent"] = True
+            response = render(request, "video/join.html", context, status=400)
+    elif not bound:
+        response = render(request, "video/join.html", context)
     else:
-        session.refresh_from_db()
         config = _config(request, session, "client", reverse("video_client_messages", args=[token]))
         config["location"] = reverse("video_location", args=[token])
-        response = render(
-            request,
-            "video/join.html",
-            {"s": session, "policy": conf.policy_text, "config": config},
+        context.update(
+            bound=True,
+            config=config,
+            authors=config["authors"],
+            chat=session.messages.select_related("reply_to"),
         )
+        response = render(request, "video/join.html", context)
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"  # the link is a secret
     if key:
         response.set_cookie(
             f"video_{session.pk}",
@@ -227,9 +288,12 @@ def location(request, token: str):
     return JsonResponse({"ok": True})
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def client_messages(request, token: str):
-    return _post_message(request, _client(request, token), VideoMessage.Author.CLIENT)
+    session = _client(request, token)
+    if request.method == "GET":
+        return _history(session)
+    return _post_message(request, session, VideoMessage.Author.CLIENT)
 
 
 def photo(request, pk: int):

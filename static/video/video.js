@@ -19,6 +19,8 @@
   const target = () => (isSpecialist ? remote : local);
 
   let ws = null;
+  let wsDelay = 1000;  // reconnect backoff, doubled up to 15 s, reset on a good connection
+  let finished = false;
   let pc = null;
   let stream = null;
   let pending = [];
@@ -26,6 +28,11 @@
   let pointer = null;
   let replyTo = null;
   const status = (text) => { $("status").textContent = text; };
+  // The specialist's page says what the session is doing now, not what it was on page load.
+  const sessionStatus = (key, text) => {
+    const node = $("session-status");
+    if (node && text) { node.dataset.status = key; node.textContent = text; }
+  };
 
   // -- geometry -------------------------------------------------------------------------------
   function imageBox(video) {
@@ -110,7 +117,11 @@
     };
     pc.onconnectionstatechange = () => {
       call.dataset.connection = pc.connectionState;
-      if (pc.connectionState === "connected") { send({ type: "started" }); status(""); }
+      if (pc.connectionState === "connected") {
+        send({ type: "started" });
+        status("");
+        sessionStatus("live", cfg.text.live);
+      }
     };
     return pc;
   }
@@ -135,14 +146,37 @@
       else pending.push(data.candidate);
     }
   }
+  // The websocket comes back after the server drops it (restart, network change): with backoff,
+  // never after a refusal (4403) or the end of the call. On every (re)connect the chat catches
+  // up over HTTP, and the customer asks for a new offer unless the media still flows.
   function connect() {
+    let reconnecting = call.dataset.ws && call.dataset.ws !== "open";
     ws = new WebSocket(cfg.ws);
-    ws.onopen = () => { if (!isSpecialist) send({ type: "signal", data: { ready: true } }); };
-    ws.onclose = (e) => { call.dataset.ws = "closed:" + e.code; };
+    ws.onopen = () => {
+      if (!isSpecialist && !(pc && pc.connectionState === "connected")) {
+        send({ type: "signal", data: { ready: true } });
+      }
+    };
+    ws.onclose = (e) => {
+      call.dataset.ws = "closed:" + e.code;
+      if (finished || e.code === 4403) return;
+      status(cfg.text.reconnecting);
+      setTimeout(connect, wsDelay);
+      wsDelay = Math.min(wsDelay * 2, 15000);
+    };
     ws.onmessage = async (e) => {
       const msg = JSON.parse(e.data);
-      if (msg.type === "hello") call.dataset.ws = "open";
-      else if (msg.type === "peer" && msg.event === "join" && !isSpecialist) send({ type: "signal", data: { ready: true } });
+      if (msg.type === "hello") {
+        call.dataset.ws = "open";
+        wsDelay = 1000;
+        if (reconnecting) { reconnecting = false; status(""); catchUp(); }
+        call.dataset.connects = String(Number(call.dataset.connects || 0) + 1);
+      }
+      else if (msg.type === "peer") {
+        const other = msg.role !== cfg.role;
+        if (other) status(msg.event === "join" ? cfg.text.peer_join : cfg.text.peer_leave);
+        if (msg.event === "join" && !isSpecialist) send({ type: "signal", data: { ready: true } });
+      }
       else if (msg.type === "signal") await onSignal(msg.data);
       else if (msg.type === "annotate") {
         if (msg.shape.kind === "pointer") pointer = msg.shape; else shapes.push(msg.shape);
@@ -159,7 +193,14 @@
     if (image) frozen.src = image; else frozen.removeAttribute("src");
     call.dataset.frozen = image ? "yes" : "no";
   }
+  async function catchUp() {
+    const r = await fetch(cfg.messages, { credentials: "same-origin" });
+    if (r.ok) (await r.json()).messages.forEach(addMessage);
+  }
   function ended() {
+    finished = true;
+    sessionStatus("ended", cfg.text.ended);
+    if (ws) ws.close();
     if (pc) pc.close();
     if (stream) stream.getTracks().forEach((t) => t.stop());
     status(cfg.text.ended);
@@ -175,29 +216,65 @@
   }
 
   // -- chat ------------------------------------------------------------------------------------
-  function addMessage(m) {
-    if (document.querySelector(`[data-message="${m.id}"]`)) return;
-    const li = document.createElement("li");
-    li.dataset.message = m.id;
-    li.dataset.author = m.author;
-    if (m.reply_text) {
-      const q = document.createElement("blockquote");
-      q.textContent = m.reply_text;
-      li.append(q);
-    }
-    li.append(document.createTextNode(m.text));
-    if (m.photo) {
-      const img = document.createElement("img");
-      img.src = m.photo;
-      img.alt = "";
-      li.append(img);
-    }
+  const pad = (n) => String(n).padStart(2, "0");
+  function bindReply(li, m) {
     li.addEventListener("click", () => {
       replyTo = m.id;
       $("replying").hidden = false;
       $("replying").textContent = "↪ " + (m.text || "📷");
     });
+  }
+  // Every message says who wrote it and when (the server renders the history the same way).
+  function addMessage(m) {
+    if (document.querySelector(`#messages [data-message="${m.id}"]`)) return;
+    const mine = m.author === cfg.role;
+    const li = document.createElement("li");
+    li.dataset.message = m.id;
+    li.dataset.author = m.author;
+    li.className = `msg msg-${m.author}` + (mine ? " msg-mine" : "");
+    const head = document.createElement("span");
+    head.className = "msg-head";
+    const who = document.createElement("b");
+    who.className = "msg-who";
+    who.textContent = mine ? cfg.text.you : (cfg.authors[m.author] || m.author);
+    const at = new Date(m.at);
+    const time = document.createElement("time");
+    time.className = "msg-at";
+    time.dateTime = m.at;
+    time.textContent = `${pad(at.getHours())}:${pad(at.getMinutes())}`;
+    head.append(who, " ", time);
+    li.append(head);
+    if (m.reply_text) {
+      const q = document.createElement("blockquote");
+      q.textContent = m.reply_text;
+      li.append(q);
+    }
+    const text = document.createElement("span");
+    text.className = "msg-text";
+    text.textContent = m.text;
+    li.append(text);
+    if (m.photo) {
+      const img = document.createElement("img");
+      img.src = m.photo;
+      img.alt = cfg.text.photo;
+      li.append(img);
+    }
+    bindReply(li, m);
     $("messages").append(li);
+    li.scrollIntoView({ block: "nearest" });
+  }
+  // The history the server rendered answers clicks too.
+  document.querySelectorAll("#messages [data-message]").forEach((li) => {
+    const text = li.querySelector(".msg-text");
+    bindReply(li, { id: Number(li.dataset.message), text: text ? text.textContent : "" });
+  });
+  const copy = $("link-copy");
+  if (copy) {
+    copy.addEventListener("click", async () => {
+      $("link-url").select();
+      try { await navigator.clipboard.writeText($("link-url").value); } catch (err) { document.execCommand("copy"); }
+      copy.textContent = copy.dataset.copied;
+    });
   }
   $("chat-form").addEventListener("submit", async (e) => {
     e.preventDefault();
