@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 CHILD = r"""
-import json, os, resource, sys, time
+import json, os, sys, time
 sys.path.insert(0, {root!r})
 os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
 import django
@@ -44,12 +44,21 @@ from pathlib import Path
 from portal.exports import services
 from portal.exports.models import Export
 connection.ensure_connection()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def status(field):
+    # VmHWM is this process's own peak (ru_maxrss carries the parent's across exec on Linux).
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+
+
+before = status("VmHWM")
 export = Export.objects.get(pk={export_id})
 t = time.perf_counter()
 rows = services.write_export(export, Path({path!r}))
 seconds = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = status("VmHWM")
 print(json.dumps({{"rows": rows, "seconds": seconds, "rss_before_kb": before, "rss_peak_kb": peak}}))
 """
 
@@ -86,6 +95,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     parser.add_argument("--rows", type=int, default=1_000_000, help="CDRs in the CSV export")
     parser.add_argument("--xlsx-rows", type=int, default=100_000, help="CDRs in the XLSX one")
+    parser.add_argument("--explain", action="store_true", help="print the CSV query's plan")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("set DATABASE_URL=postgres://...")
@@ -128,6 +138,13 @@ def main() -> int:
         )
         october = Filters(date_from=dt.date(2026, 10, 1), date_to=dt.date(2026, 10, 31))
         ok = True
+        if args.explain:
+            from portal.exports.queries import cdrs_sql
+
+            sql, params = cdrs_sql(big, october)
+            with connection.cursor() as cursor:
+                cursor.execute("EXPLAIN (ANALYZE) " + sql, params)
+                print("\n".join(row[0] for row in cursor.fetchall()))
         for cust, fmt in [(big, "csv"), (small, "xlsx")]:
             export = Export.objects.create(
                 customer=cust, kind="cdrs", format=fmt, filters=october.to_json()

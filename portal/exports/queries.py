@@ -117,7 +117,9 @@ def _scope(alias: str, customer: Customer | None, filters: Filters, params: dict
     return f"{alias}.customer_id IS NOT NULL"
 
 
-def cdrs_sql(customer: Customer | None, filters: Filters) -> tuple[str, dict]:
+def cdrs_sql(
+    customer: Customer | None, filters: Filters, *, count: bool = False
+) -> tuple[str, dict]:
     params: dict = {
         "lo": dt.datetime.combine(filters.date_from - dt.timedelta(days=1), dt.time.min, dt.UTC),
         "hi": dt.datetime.combine(filters.date_to + dt.timedelta(days=2), dt.time.min, dt.UTC),
@@ -144,6 +146,11 @@ def cdrs_sql(customer: Customer | None, filters: Filters) -> tuple[str, dict]:
         where.append("c.billsec > 0")
     elif filters.status == "unanswered":
         where.append("COALESCE(c.billsec, 0) = 0")
+    if count:  # the joins below add columns, never rows
+        sql = f"""
+SELECT count(*) FROM calls_callrecord c JOIN tenants_customer cu ON cu.id = c.customer_id
+WHERE {" AND ".join(where)}"""  # noqa: S608
+        return sql, params
     who = "cu.id, cu.name, " if customer is None else ""
     sql = f"""
 SELECT {who}to_char(c.started_at AT TIME ZONE cu.time_zone, 'YYYY-MM-DD HH24:MI:SS'),
@@ -174,7 +181,9 @@ ORDER BY c.started_at, c.id
     return sql, params
 
 
-def ledger_sql(customer: Customer | None, filters: Filters) -> tuple[str, dict]:
+def ledger_sql(
+    customer: Customer | None, filters: Filters, *, count: bool = False
+) -> tuple[str, dict]:
     params: dict = {"date_from": filters.date_from, "date_to": filters.date_to}
     kinds = " ".join(
         f"WHEN '{value}' THEN %(kind_{value})s" for value in LedgerEntry.Kind.values
@@ -184,6 +193,12 @@ def ledger_sql(customer: Customer | None, filters: Filters) -> tuple[str, dict]:
     )
     params.update({f"kind_{k.value}": str(k.label) for k in LedgerEntry.Kind})
     params.update({f"cat_{c.value}": str(c.label) for c in LedgerEntry.Category})
+    if count:
+        sql = f"""
+SELECT count(*) FROM billing_ledgerentry l
+WHERE {_scope("l", customer, filters, params)}
+  AND l.period_start BETWEEN %(date_from)s AND %(date_to)s"""  # noqa: S608
+        return sql, params
     who = "cu.id, cu.name, " if customer is None else ""
     sql = f"""
 SELECT {who}to_char(l.period_start, 'YYYY-MM-DD'), CASE l.kind {kinds} ELSE l.kind END,

@@ -134,9 +134,9 @@ def write_export(export: Export, path: Path) -> int:
 
 def count_rows(kind: str, customer: Customer | None, filters: queries.Filters) -> int:
     if queries.use_sql(kind):
-        sql, params = queries.SQL[kind](customer, filters)
+        sql, params = queries.SQL[kind](customer, filters, count=True)
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT count(*) FROM ({sql}) q", params)  # noqa: S608
+            cursor.execute(sql, params)
             return cursor.fetchone()[0]
     return sum(1 for _row in queries.ROWS[kind](customer, filters))
 
@@ -148,24 +148,53 @@ def _write_csv(export, tmp: Path, header, customer, filters) -> int:
         if queries.use_sql(export.kind):
             return _copy_csv(export, out, customer, filters)
         writer = csv.writer(out)
-        rows = 0
+        rows, every = 0, progress_every()
         for row in queries.ROWS[export.kind](customer, filters):
             writer.writerow(["" if value is None else value for value in row])
             rows += 1
-            if rows % progress_every() == 0:
+            if rows % every == 0:
                 _progress(export.pk, rows)
         return rows
 
 
+class _Progress:
+    """Progress updates that other processes see while the export's own connection is busy (a
+    COPY) or inside its transaction: on PostgreSQL through a second, short-lived connection."""
+
+    def __init__(self, export_id: int) -> None:
+        self.export_id = export_id
+        self.side = None
+        if connection.vendor == "postgresql":
+            self.side = connection.get_new_connection(connection.get_connection_params())
+            self.side.autocommit = True
+
+    def __call__(self, rows: int) -> None:
+        if self.side is None:
+            _progress(self.export_id, rows)
+        else:
+            self.side.execute(
+                "UPDATE exports_export SET rows_done = %s WHERE id = %s", (rows, self.export_id)
+            )
+
+    def close(self) -> None:
+        if self.side is not None:
+            self.side.close()
+
+
+def _tune(cursor) -> None:
+    """For the export's transaction: room to hash and sort in memory, no JIT compilation."""
+    cursor.execute("SET LOCAL work_mem = '64MB'")
+    cursor.execute("SET LOCAL jit = off")
+
+
 def _copy_csv(export, out, customer, filters) -> int:
-    """PostgreSQL writes the CSV itself; we only move its chunks to the file. The connection is
-    busy with the COPY until its end, so progress goes through a second, short-lived one."""
+    """PostgreSQL writes the CSV itself; we only move its chunks to the file."""
     sql, params = queries.SQL[export.kind](customer, filters)
     rows, reported, every = 0, 0, progress_every()
-    side = connection.get_new_connection(connection.get_connection_params())
-    side.autocommit = True
+    progress = _Progress(export.pk)
     try:
-        with connection.cursor() as cursor:
+        with transaction.atomic(), connection.cursor() as cursor:
+            _tune(cursor)
             raw = cursor.cursor  # psycopg's own cursor: COPY with client-side parameters
             with raw.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
                 for chunk in copy:
@@ -173,22 +202,22 @@ def _copy_csv(export, out, customer, filters) -> int:
                     out.write(data.decode("utf-8"))
                     rows += data.count(b"\n")
                     if rows - reported >= every:
-                        side.execute(
-                            "UPDATE exports_export SET rows_done = %s WHERE id = %s",
-                            (rows, export.pk),
-                        )
+                        progress(rows)
                         reported = rows
     finally:
-        side.close()
+        progress.close()
     return rows
 
 
 def _sql_rows(kind: str, customer, filters) -> Iterable[tuple]:
     sql, params = queries.SQL[kind](customer, filters)
-    with connection.chunked_cursor() as cursor:  # a server-side cursor on PostgreSQL
-        cursor.execute(sql, params)
-        while batch := cursor.fetchmany(5000):
-            yield from batch
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            _tune(cursor)
+        with connection.chunked_cursor() as cursor:  # a server-side cursor
+            cursor.execute(sql, params)
+            while batch := cursor.fetchmany(5000):
+                yield from batch
 
 
 def _write_xlsx(export, tmp: Path, header, customer, filters) -> int:
@@ -203,22 +232,28 @@ def _write_xlsx(export, tmp: Path, header, customer, filters) -> int:
         if queries.use_sql(export.kind)
         else queries.ROWS[export.kind](customer, filters)
     )
-    rows = 0
-    for row in source:
-        if rows >= XLSX_MAX_ROWS:
-            raise ValueError("more rows than one XLSX sheet holds: export CSV or a shorter period")
-        cells = []
-        for value in row:
-            if isinstance(value, Decimal):
-                cell = WriteOnlyCell(sheet, value=value)
-                cell.number_format = "0.00"
-                cells.append(cell)
-            else:
-                cells.append(value)
-        sheet.append(cells)
-        rows += 1
-        if rows % progress_every() == 0:
-            _progress(export.pk, rows)
+    rows, every = 0, progress_every()
+    progress = _Progress(export.pk)
+    try:
+        for row in source:
+            if rows >= XLSX_MAX_ROWS:
+                raise ValueError(
+                    "more rows than one XLSX sheet holds: export CSV or a shorter period"
+                )
+            cells = []
+            for value in row:
+                if isinstance(value, Decimal):
+                    cell = WriteOnlyCell(sheet, value=value)
+                    cell.number_format = "0.00"
+                    cells.append(cell)
+                else:
+                    cells.append(value)
+            sheet.append(cells)
+            rows += 1
+            if rows % every == 0:
+                progress(rows)
+    finally:
+        progress.close()
     book.save(tmp)
     return rows
 
