@@ -566,3 +566,64 @@ def test_trusted_persons_get_what_the_callers_settings_say(
     assert links[0] != links[1] and call.links.count() == 2  # personal links
     for link in links:
         assert Client().get(link).status_code == 200
+
+
+# -- issue 19: what people see on a phone; the operator's alert -------------------------------------
+
+
+def test_messages_show_their_author_time_and_read_state_in_words(svc):
+    client, caller = caller_client()
+    caller.name = "Иван"
+    caller.save()
+    call = svc.live()
+    services.chat_enable(call, svc.user)
+    assert client.post(f"/c/calls/{call.pk}/messages/", {"text": "Болит голова"}).status_code == 201
+    operator = operator_client(svc)
+    operator.post(f"/pbx/integrated/calls/{call.pk}/messages/", {"text": "Сейчас помогу"})
+    page = client.get(f"/c/calls/{call.pk}/").content.decode()
+    mine = page.split('data-author="caller"', 1)[1].split("</li>", 1)[0]
+    theirs = page.split('data-author="operator"', 1)[1].split("</li>", 1)[0]
+    assert ">Вы<" in mine and "<time" in mine and "отправлено" in mine
+    assert ">Оператор<" in theirs and "<time" in theirs and "msg-read" not in theirs
+    assert 'capture="' not in page  # the gallery is reachable, not only the camera
+    services.operator_seen(call, svc.user)  # the operator comes online: read
+    page = client.get(f"/c/calls/{call.pk}/").content.decode()
+    mine = page.split('data-author="caller"', 1)[1].split("</li>", 1)[0]
+    assert 'data-read="yes"' in mine and "прочитано" in mine
+    desk = operator.get(f"/pbx/integrated/calls/{call.pk}/").content.decode()
+    theirs = desk.split('data-author="caller"', 1)[1].split("</li>", 1)[0]
+    assert ">Иван<" in theirs  # the operator sees the caller's name, not "caller"
+
+
+def test_the_operator_is_alerted_of_their_own_live_calls_and_the_callers_last_message(svc):
+    client, _ = caller_client()
+    operator = operator_client(svc)
+    assert operator.get("/pbx/integrated/alerts/").json() == {"calls": []}
+    call = svc.live()
+    services.chat_enable(call, svc.user)
+    (row,) = operator.get("/pbx/integrated/alerts/").json()["calls"]
+    assert row["id"] == call.pk and row["caller"] == CALLER and row["message"] == 0
+    assert row["url"] == f"/pbx/integrated/calls/{call.pk}/"
+    client.post(f"/c/calls/{call.pk}/messages/", {"text": "Помогите"})
+    (row,) = operator.get("/pbx/integrated/alerts/").json()["calls"]
+    assert row["message"] == ChatMessage.objects.get().pk and row["text"] == "Помогите"
+    index = operator.get("/pbx/integrated/").content.decode()
+    assert 'id="integrated-alerts"' in index and "integrated/alerts.js" in index
+    desk = operator.get(f"/pbx/integrated/calls/{call.pk}/").content.decode()
+    assert f'data-call="{call.pk}"' in desk.split('id="integrated-alerts"', 1)[1][:400]
+    services.call_ended(uuid="a-leg-1")
+    assert operator.get("/pbx/integrated/alerts/").json() == {"calls": []}
+
+
+def test_alerts_tell_nobody_about_other_operators_or_other_customers_calls(svc, other_customer):
+    call = svc.live()
+    assert operator_client(svc).get("/pbx/integrated/alerts/").json()["calls"][0]["id"] == call.pk
+    colleague = Client()  # staff of the same customer who did not answer the call
+    colleague.force_login(factories.user(svc.customer, role="staff", username="colleague"))
+    assert colleague.get("/pbx/integrated/alerts/").json() == {"calls": []}
+    stranger_svc = Service(other_customer, e164="+74950000777", ext="201")
+    stranger = operator_client(stranger_svc)  # an operator of another customer
+    assert stranger.get("/pbx/integrated/alerts/").json() == {"calls": []}
+    caller, _ = caller_client()  # a caller's session is no portal login
+    assert caller.get("/pbx/integrated/alerts/").status_code == 302
+    assert Client().get("/pbx/integrated/alerts/").status_code == 302

@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/integrated/lookup/", views.lookup, name="lookup"),
     # the operator and the service
     path("pbx/integrated/", views.index, name="index"),
+    path("pbx/integrated/alerts/", views.operator_alerts, name="operator_alerts"),
     path("pbx/integrated/calls/<int:pk>/", views.operator_call, name="operator_call"),
     path("pbx/integrated/calls/<int:pk>/enable/", views.enable_chat, name="enable_chat"),
     path(

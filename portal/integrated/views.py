@@ -92,19 +92,34 @@ def _post_message(request, call: IntegratedCall, author: str) -> JsonResponse:
     return JsonResponse(_message_json(message), status=201)
 
 
+def _authors(call: IntegratedCall) -> dict:
+    """How the two authors are named to the people reading the chat ("Вы" is added per page)."""
+    caller = call.caller.name if call.caller_id and call.caller.name else call.caller_number
+    return {"caller": caller, "operator": _t("Оператор")}
+
+
 def _chat_context(call: IntegratedCall, role: str, messages_url: str, request) -> dict:
     scheme = "wss" if request.is_secure() else "ws"
     until = services.read_until(call)
+    authors = _authors(call)
     return {
         "call": call,
         "chat": call.messages.all(),
         "reason": services.chat_unavailable_reason(call),
         "read_until": until,
+        "authors": authors,
         "config": {
             "role": role,
             "ws": f"{scheme}://{request.get_host()}/ws/integrated/{call.pk}/",
             "messages": messages_url,
             "read_until": until.isoformat() if until else "",
+            "authors": authors,
+            "text": {
+                "you": _t("Вы"),
+                "read": _t("прочитано"),
+                "sent": _t("отправлено"),
+                "photo": _t("Фото"),
+            },
         },
     }
 
@@ -357,6 +372,43 @@ def operator_call(request, pk: int):
         call, "operator", reverse("integrated:operator_messages", args=[pk]), request
     )
     return render(request, "integrated/operator.html", context)
+
+
+@customer_page
+@require_GET
+def operator_alerts(request):
+    """The live calls this user answered as an operator, each with the caller's latest message.
+
+    The operator's integrated pages poll it and alert on a call or a message they have not seen
+    yet (a banner, the tab's title and, where allowed, a system notification). Only this user's
+    own calls of their own customer: nothing about other operators or tenants.
+    """
+    mine = Operator.objects.filter(
+        user=request.user, employee__customer=request.customer
+    ).values_list("employee_id", flat=True)
+    calls = (
+        IntegratedCall.objects.filter(
+            service__customer=request.customer, operator_id__in=list(mine), ended_at__isnull=True
+        )
+        .select_related("caller")
+        .order_by("-started_at", "-pk")[:20]
+    )
+    rows = []
+    for call in calls:
+        last = call.messages.filter(author="caller").order_by("-created_at", "-pk").first()
+        rows.append(
+            {
+                "id": call.pk,
+                "caller": _authors(call)["caller"],
+                "url": reverse("integrated:operator_call", args=[call.pk]),
+                "started_at": call.started_at.isoformat(),
+                "message": last.pk if last else 0,
+                "text": (last.text[:80] if last and last.text else ("📷" if last else "")),
+            }
+        )
+    response = JsonResponse({"calls": rows})
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @customer_page(staff_may_write=True)

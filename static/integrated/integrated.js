@@ -1,5 +1,6 @@
 // The chat of an integrated call: live over a websocket, written over HTTP.
-// Read state: the caller's messages sent before the operator was last online show as read.
+// Read state: the caller's messages sent before the operator was last online show as read
+// ("✓✓ прочитано", not only an attribute); every message says who wrote it and when.
 (function () {
   "use strict";
   const node = document.getElementById("chat-config");
@@ -13,9 +14,19 @@
   const token = new URL(cfg.ws).searchParams.get("t");
   let readUntil = cfg.read_until ? new Date(cfg.read_until) : null;
 
+  const text = cfg.text || {};
+  const pad = (n) => String(n).padStart(2, "0");
   function markRead() {
     list.querySelectorAll('li[data-author="caller"]').forEach((li) => {
-      li.dataset.read = readUntil && new Date(li.dataset.at) < readUntil ? "yes" : "no";
+      const read = Boolean(readUntil && new Date(li.dataset.at) < readUntil);
+      li.dataset.read = read ? "yes" : "no";
+      let label = li.querySelector(".msg-read");
+      if (!label) {
+        label = document.createElement("span");
+        label.className = "msg-read";
+        li.append(label);
+      }
+      label.textContent = read ? `✓✓ ${text.read}` : `✓ ${text.sent}`;
     });
   }
   function add(m) {
@@ -24,15 +35,32 @@
     li.dataset.message = m.id;
     li.dataset.author = m.author;
     li.dataset.at = m.at;
-    li.append(document.createTextNode(m.text));
+    const mine = m.author === cfg.role;
+    li.className = `msg msg-${m.author}` + (mine ? " msg-mine" : "");
+    const head = document.createElement("span");
+    head.className = "msg-head";
+    const who = document.createElement("b");
+    who.className = "msg-who";
+    who.textContent = mine ? text.you : ((cfg.authors || {})[m.author] || m.author);
+    const at = new Date(m.at);
+    const time = document.createElement("time");
+    time.className = "msg-at";
+    time.dateTime = m.at;
+    time.textContent = `${pad(at.getHours())}:${pad(at.getMinutes())}`;
+    head.append(who, " ", time);
+    const body = document.createElement("span");
+    body.className = "msg-text";
+    body.textContent = m.text;
+    li.append(head, body);
     if (m.photo) {
       const img = document.createElement("img");
       img.src = token ? `${m.photo}?t=${encodeURIComponent(token)}` : m.photo;
-      img.alt = "";
+      img.alt = text.photo || "";
       li.append(img);
     }
     list.append(li);
     markRead();
+    li.scrollIntoView({ block: "nearest" });
   }
   function connect() {
     const ws = new WebSocket(cfg.ws);
