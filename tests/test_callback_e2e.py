@@ -145,7 +145,7 @@ def test_a_queue_callback_from_pressing_1_to_a_billed_conversation(
         message="attempt 1 never ended with NO_ANSWER:\n" + "\n".join(service.lines[-30:]),
     )
     assert first.number == 1 and first.employee == with_aon
-    assert first.caller_id_shown == MULTICHANNEL  # 101 has АОН
+    assert first.caller_id_shown == MULTICHANNEL  # the customer's only number
     assert first.started_at - request.created_at < dt.timedelta(minutes=10)
     request.refresh_from_db()
     assert request.status == "pending"
@@ -164,7 +164,7 @@ def test_a_queue_callback_from_pressing_1_to_a_billed_conversation(
     )
     assert second.number == 2
     assert second.employee == without_aon  # 101 took the last one
-    assert second.caller_id_shown == MULTICHANNEL  # no АОН and no mobile: the queue's number
+    assert second.caller_id_shown == MULTICHANNEL  # never 101's mobile: a customer's number
     assert switch.wait_for_command(f"uuid_bridge {second.employee_uuid} {second.caller_uuid}")
     # Call recording is on: the conversation is recorded, and the attempt knows the file.
     record_cmd = switch.wait_for_command(f"uuid_record {second.employee_uuid} start")
