@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import urllib.request
 from urllib.parse import parse_qs
 
 import pytest
@@ -18,6 +19,7 @@ from portal.video.models import VideoMessage, VideoSession, VideoSettings
 from tests import factories
 from tests.asgi_server import AsgiServer
 from tests.browser import AVAILABLE, FAKE_MEDIA, launch
+from tests.callcontrol_process import ROOT
 from tests.http_boundary import TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -211,3 +213,92 @@ def test_a_refused_camera_is_explained_and_can_be_retried(playwright, office, ht
         expect(cli.locator("#call")).to_be_hidden()
     finally:
         browser.close()
+
+
+# -- issue 19 ----------------------------------------------------------------------------------------
+
+ARTIFACTS = ROOT / "var" / "artifacts" / "browser"  # git-ignored (var/): screenshots of the pages
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"video-{name}.png"), full_page=True)
+
+
+def test_the_link_survives_a_preview_and_the_chat_survives_a_reload_and_a_server_restart(
+    browser, office, http_boundary
+):
+    customer, server = office
+    spec = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU").new_page()
+    log_in(spec, server)
+    link = create_session(spec, server, http_boundary)
+    expect(spec.locator("#link-url")).to_have_value(link)  # the specialist sees the link
+    expect(spec.locator("#session-status")).to_have_text("ссылка отправлена")
+    shot(spec, "console-link")
+
+    # A mail scanner fetches the link before the customer does: a plain GET, another client.
+    with urllib.request.urlopen(link, timeout=10) as preview:
+        assert preview.status == 200 and "Политика конфиденциальности" in preview.read().decode()
+    assert VideoSession.objects.get().browser_hash == ""
+
+    phone = browser.new_context(
+        viewport={"width": 375, "height": 740}, is_mobile=True, locale="ru-RU"
+    )
+    cli = phone.new_page()
+    cli.goto(link)
+    expect(cli.locator("#brand")).to_have_text(customer.name)  # the company, not the portal
+    expect(cli.get_by_text("Настроить АТС")).to_have_count(0)
+    shot(cli, "customer-policy-375")
+    cli.get_by_label("Я принимаю политику конфиденциальности").check()
+    cli.get_by_role("button", name="Продолжить").click()
+
+    def join_the_call() -> None:
+        expect(cli.locator("body")).to_have_attribute("data-video-ready", "yes")
+        cli.get_by_role("button", name="Продолжить звонок").click()
+        cli.get_by_role("button", name="Не делиться").click()
+        expect(cli.locator("#call")).to_be_visible()
+
+    join_the_call()
+    spec.get_by_role("button", name="Начать видеозвонок").click()
+    expect(spec.locator("#call")).to_have_attribute("data-connection", "connected", timeout=20000)
+    expect(spec.locator("#session-status")).to_have_text("идёт звонок")  # not "ссылка открыта"
+
+    cli.locator("#chat-form input[name=text]").fill("Вот счётчик")
+    cli.get_by_role("button", name="Отправить", exact=True).click()
+    theirs = spec.locator('#messages li[data-author="client"]')
+    expect(theirs.locator(".msg-who")).to_have_text("Иван Петров")
+    expect(theirs.locator("time")).to_have_text(re.compile(r"^\d\d:\d\d$"))
+    spec.locator("#chat-form input[name=text]").fill("Нажмите красную кнопку")
+    spec.get_by_role("button", name="Отправить", exact=True).click()
+    expect(cli.locator('#messages li[data-author="specialist"] .msg-who')).to_have_text(
+        "Специалист Анна"
+    )
+    expect(cli.locator('#messages li[data-author="client"] .msg-who')).to_have_text("Вы")
+    shot(cli, "customer-chat-375")
+    shot(spec, "console-chat")
+
+    # The customer reloads the page: the same browser is let back in, the history is there.
+    cli.reload()
+    join_the_call()
+    expect(cli.locator("#messages li")).to_have_count(2)
+    expect(cli.locator("#messages li").first).to_contain_text("Вот счётчик")
+    expect(cli.locator("#messages li").nth(1)).to_contain_text("Нажмите красную кнопку")
+    expect(spec.locator("#call")).to_have_attribute("data-connection", "connected", timeout=20000)
+
+    # The server drops every websocket (a restart): both pages reconnect and chat live again.
+    assert spec.locator("#call").get_attribute("data-ws") == "open"
+    spec_connects = int(spec.locator("#call").get_attribute("data-connects"))
+    server.stop()
+    expect(spec.locator("#call")).to_have_attribute("data-ws", re.compile(r"^closed:"))
+    shot(spec, "console-server-gone")
+    server.start()
+    for page in (spec, cli):
+        expect(page.locator("#call")).to_have_attribute("data-ws", "open", timeout=30000)
+    assert int(spec.locator("#call").get_attribute("data-connects")) > spec_connects
+    spec.locator("#chat-form input[name=text]").fill("Связь вернулась")
+    spec.get_by_role("button", name="Отправить", exact=True).click()
+    expect(cli.locator("#messages li").nth(2)).to_contain_text("Связь вернулась")  # live
+    expect(cli.locator("#messages li")).to_have_count(3)
+    shot(cli, "customer-after-restart-375")
+    spec.context.close()
+    phone.close()

@@ -241,7 +241,7 @@ def join(request, token: str):
         )
         response = render(request, "video/join.html", context)
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"  # the link is a secret
+    response["Referrer-Policy"] = "same-origin"  # the link is a secret: never sent elsewhere
     if key:
         response.set_cookie(
             f"video_{session.pk}",

@@ -32,6 +32,7 @@
   const sessionStatus = (key, text) => {
     const node = $("session-status");
     if (node && text) { node.dataset.status = key; node.textContent = text; }
+    if (key !== "new" && $("link")) $("link").hidden = true;  // the link is taken by now
   };
 
   // -- geometry -------------------------------------------------------------------------------
