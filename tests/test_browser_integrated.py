@@ -7,19 +7,28 @@ from __future__ import annotations
 import io
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs
 
 import pytest
+from django.db import connection
 from PIL import Image
 
 from portal.billing import catalog
 from portal.billing import services as billing
 from portal.billing.models import Option
-from portal.integrated.models import ChatMessage, IntegratedCall, IntegratedService, Operator
+from portal.integrated import services
+from portal.integrated.models import (
+    Caller,
+    ChatMessage,
+    IntegratedCall,
+    IntegratedService,
+    Operator,
+)
 from tests import factories
 from tests.asgi_server import AsgiServer
 from tests.browser import AVAILABLE, launch
-from tests.callcontrol_process import CallControl, eventually
+from tests.callcontrol_process import ROOT, CallControl, eventually
 from tests.esl_double import EslDouble
 from tests.http_boundary import TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN
 
@@ -182,5 +191,128 @@ def test_the_caller_chats_with_the_operator_during_a_live_call(
         cli.reload()
     expect(cli.locator("#chat")).to_have_attribute("data-live", "no")
     expect(cli.locator("#chat-form")).to_be_hidden()
+    phone.close()
+    desk.close()
+
+
+# -- issue 19 ----------------------------------------------------------------------------------------
+
+ARTIFACTS = ROOT / "var" / "artifacts" / "browser"  # git-ignored (var/): screenshots of the pages
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"integrated-{name}.png"), full_page=True)
+
+
+def in_a_thread(fn, **kwargs):
+    """Call a portal service as call control would: outside Playwright's event loop thread
+    (the service publishes to the channel layer with async_to_sync)."""
+
+    def run():
+        try:
+            return fn(**kwargs)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(run).result()
+
+
+def big_photo(path) -> str:
+    buf = io.BytesIO()
+    Image.new("RGB", (1600, 1200), "teal").save(buf, "PNG")
+    path.write_bytes(buf.getvalue())
+    return str(path)
+
+
+def test_on_a_375_px_phone_the_chat_shows_authors_times_and_read_state_and_the_operator_is_alerted(
+    browser, office, http_boundary, tmp_path
+):
+    customer, number, server = office
+    phone = browser.new_context(
+        viewport={"width": 375, "height": 740}, is_mobile=True, locale="ru-RU"
+    )
+    desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU")
+
+    op = desk.new_page()  # the operator waits on the integrated page
+    op.goto(f"{server.url}/login/")
+    op.get_by_label("Логин").fill("doctor")
+    op.get_by_label("Пароль").fill(PASSWORD)
+    op.get_by_role("button", name="Войти").click()
+    op.goto(f"{server.url}/pbx/integrated/")
+    expect(op.locator("#integrated-alerts")).to_have_attribute("data-count", "0")
+
+    cli = phone.new_page()
+    cli.goto(f"{server.url}/c/calls/")
+    cli.get_by_label("Номер телефона").fill("+7 916 123-45-67")
+    cli.get_by_role("button", name="Получить код").click()
+    sms = parse_qs(http_boundary.requests[-1][2].decode())
+    cli.get_by_label("Код из SMS").fill(re.search(r"\d{6}", sms["Body"][0]).group(0))
+    cli.get_by_role("button", name="Войти").click()
+    caller = Caller.objects.get(phone=CALLER)
+    caller.name = "Иван"
+    caller.save()
+
+    # Employee 101 answers: the operator's page alerts without a reload.
+    call = in_a_thread(
+        services.call_live,
+        customer_id=customer.pk,
+        number_id=number.pk,
+        call_uuid="leg-a-19",
+        operator_uuid="leg-b-19",
+        caller_number=CALLER,
+        operator_extension="101",
+    )
+    alert = op.locator(f'#integrated-alerts [data-alert-call="{call.pk}"]')
+    expect(alert).to_contain_text("Новый звонок от Иван", timeout=15000)
+    expect(op).to_have_title(re.compile(r"^\(1\) "))
+    shot(op, "operator-alert-call")
+    alert.get_by_role("link", name="Открыть").click()
+    expect(op).to_have_url(re.compile(rf"/pbx/integrated/calls/{call.pk}/$"))
+    op.get_by_role("button", name="Включить чат").click()
+    expect(op.locator("#chat")).to_have_attribute("data-ws", "open")
+
+    cli.goto(f"{server.url}/c/calls/{call.pk}/")
+    expect(cli.locator("#chat-form")).to_be_visible()
+    photo_input = cli.locator("#chat-form input[name=photo]")
+    assert photo_input.get_attribute("capture") is None  # the gallery, not only the camera
+    cli.locator("#chat-form input[name=text]").fill("Вот сыпь на руке")
+    photo_input.set_input_files(big_photo(tmp_path / "rash.png"))
+    cli.get_by_role("button", name="Отправить").click()
+    mine = cli.locator('#messages li[data-author="caller"]')
+    expect(mine.locator(".msg-who")).to_have_text("Вы")
+    expect(mine.locator("time")).to_have_text(re.compile(r"^\d\d:\d\d$"))
+    expect(mine.locator(".msg-read")).to_have_text("✓ отправлено")
+    cli.wait_for_function(
+        "document.querySelector('#messages li[data-author=\"caller\"] img').naturalWidth > 0"
+    )
+    box = mine.locator("img").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 375  # the photo fits the phone
+    assert cli.evaluate("document.documentElement.scrollWidth") <= 375  # no sideways scroll
+
+    theirs = op.locator('#messages li[data-author="caller"]')
+    expect(theirs.locator(".msg-who")).to_have_text("Иван")
+    op.locator("#chat-form input[name=text]").fill("Сейчас посмотрю")
+    op.get_by_role("button", name="Отправить").click()
+    answer = cli.locator('#messages li[data-author="operator"]')
+    expect(answer.locator(".msg-who")).to_have_text("Оператор")
+    expect(answer.locator(".msg-read")).to_have_count(0)
+    op.reload()  # the operator is online again after the message: read
+    expect(mine.locator(".msg-read")).to_have_text("✓✓ прочитано")
+    expect(mine).to_have_attribute("data-read", "yes")
+    shot(cli, "caller-chat-375")
+    shot(op, "operator-chat")
+
+    # The operator is elsewhere on the integrated pages: a new message from the caller alerts.
+    op.goto(f"{server.url}/pbx/integrated/")
+    expect(op.locator("#integrated-alerts")).to_have_attribute("data-count", "0")
+    cli.locator("#chat-form input[name=text]").fill("Стало хуже")
+    cli.get_by_role("button", name="Отправить").click()
+    expect(op.locator(f'#integrated-alerts [data-alert-call="{call.pk}"]')).to_contain_text(
+        "Новое сообщение от Иван: Стало хуже", timeout=15000
+    )
+    shot(op, "operator-alert-message")
+    assert ChatMessage.objects.filter(call=call).count() == 3
     phone.close()
     desk.close()
