@@ -28,6 +28,8 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from pbx.flows.callback import phones_in_use
+from pbx.render import agent_name
 from portal.billing import services as billing
 from portal.callbacks.models import CallbackAttempt, CallbackRequest
 from portal.calls.models import CallRecord
@@ -194,18 +196,26 @@ def test_a_queue_callback_on_a_real_switch(tmp_path, office):
     customer, _dept, employee = office
     billing.option_set(customer=customer, code="caller_id", enabled=True)  # АОН
     stack = start_stack(tmp_path, customer, "callback_far_end.xml")
+    domain = f"c{customer.pk}.{realswitch.SIP_DOMAIN}"
     try:
         result = call_and_press_1(stack, tmp_path)
         assert (result.successful, result.failed) == (1, 0)
         eventually(lambda: CallbackRequest.objects.filter(customer=customer).exists(), timeout=5)
         attempt = eventually(
             lambda: CallbackAttempt.objects.filter(
-                request__customer=customer, status__in=["bridged", "finished"]
+                request__customer=customer, status="bridged"
             ).first(),
             timeout=40,
             message="the callback never connected:\n"
             + stack["portal"].log_path.read_text()[-3000:],
         )
+        # While they talk, the phone is "on a call" the way the flow reads it (presence_id of
+        # the leg to the phone), so no other callback would ring it.
+        channels = stack["fs"].api("show channels as json")
+        assert "101" in phones_in_use(channels, domain), channels
+        # The agent's status the flow reads: present in the department's queue.
+        agent = agent_name(customer.pk, employee.pk)
+        assert stack["fs"].api(f"callcenter_config agent get status {agent}") == "Available"
         request = check_the_request_waited_for_the_caller(customer)
         assert attempt.employee == employee and attempt.employee_answered_at
         check_the_employee_heard_the_whisper(stack, attempt)
