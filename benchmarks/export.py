@@ -107,7 +107,7 @@ def main() -> int:
     import datetime as dt
     import tempfile
 
-    from django.db import connection
+    from django.db import connection, transaction
 
     from portal.billing import catalog
     from portal.billing.models import LedgerEntry, Tariff
@@ -142,7 +142,9 @@ def main() -> int:
             from portal.exports.queries import cdrs_sql
 
             sql, params = cdrs_sql(big, october)
-            with connection.cursor() as cursor:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL work_mem = '64MB'")
+                cursor.execute("SET LOCAL jit = off")
                 cursor.execute("EXPLAIN (ANALYZE) " + sql, params)
                 print("\n".join(row[0] for row in cursor.fetchall()))
         for cust, fmt in [(big, "csv"), (small, "xlsx")]:

@@ -163,18 +163,28 @@ FROM calls_callrecord c
 JOIN tenants_customer cu ON cu.id = c.customer_id
 LEFT JOIN directory_employee e
   ON e.customer_id = c.customer_id AND e.id::text = c.variables ->> 'pbx_employee'
+LEFT JOIN billing_ledgerentry p
+  ON p.customer_id = c.customer_id AND p.source_key = 'cdr:' || c.uuid
 LEFT JOIN (
+  -- later entries of a call (a longer CDR, a re-rating): few, summed per call
   SELECT l.customer_id, split_part(l.source_key, ':', 2) AS uuid,
          SUM(CASE WHEN l.kind = 'charge' THEN l.amount ELSE -l.amount END) AS amount,
-         MAX(l.details ->> 'prefix') AS prefix,
          MAX((l.details ->> 'billed_seconds')::int) AS billed_seconds,
          SUM(COALESCE((l.details ->> 'included_seconds')::int, 0)) AS included_seconds
   FROM billing_ledgerentry l
-  WHERE l.category = 'calls' AND l.source_key LIKE 'cdr:%%'
+  WHERE l.category = 'calls' AND l.source_key LIKE 'cdr:%%:%%'
     AND l.period_start BETWEEN %(date_from)s AND %(date_to)s
     AND {_scope("l", customer, filters, params)}
   GROUP BY 1, 2
-) r ON r.customer_id = c.customer_id AND r.uuid = c.uuid
+) a ON a.customer_id = c.customer_id AND a.uuid = c.uuid
+CROSS JOIN LATERAL (SELECT
+  CASE WHEN p.id IS NOT NULL OR a.uuid IS NOT NULL
+       THEN COALESCE(p.amount, 0) + COALESCE(a.amount, 0) END AS amount,
+  p.details ->> 'prefix' AS prefix,
+  GREATEST((p.details ->> 'billed_seconds')::int, a.billed_seconds) AS billed_seconds,
+  CASE WHEN p.id IS NOT NULL OR a.uuid IS NOT NULL
+       THEN COALESCE((p.details ->> 'included_seconds')::int, 0)
+            + COALESCE(a.included_seconds, 0) END AS included_seconds) r
 WHERE {" AND ".join(where)}
 ORDER BY c.started_at, c.id
 """  # noqa: S608 (constant fragments; every value is a parameter)
