@@ -627,3 +627,16 @@ def test_alerts_tell_nobody_about_other_operators_or_other_customers_calls(svc, 
     caller, _ = caller_client()  # a caller's session is no portal login
     assert caller.get("/pbx/integrated/alerts/").status_code == 302
     assert Client().get("/pbx/integrated/alerts/").status_code == 302
+
+
+def test_the_callers_pages_carry_the_service_not_the_portals_name_or_menu(svc):
+    client, _ = caller_client()
+    call = svc.live()
+    for path in ("/c/calls/", f"/c/calls/{call.pk}/", "/c/profile/"):
+        page = client.get(path).content.decode()
+        assert "Настроить АТС" not in page and "/pbx/" not in page, path
+        assert 'name="language"' in page  # the language can still be chosen
+    chat = client.get(f"/c/calls/{call.pk}/").content.decode()
+    assert 'id="brand">Медицинские советы<' in chat
+    login = Client().get("/c/login/").content.decode()
+    assert "Настроить АТС" not in login
