@@ -349,3 +349,11 @@ def test_department_staff_may_listen_to_their_customers_recording(client, custom
     )
     client.force_login(factories.user(customer, role=User.Role.DEPARTMENT_STAFF))
     assert client.get(reverse("prompts:custom_audio", args=[own.pk])).status_code == 200
+
+
+def test_a_missing_standard_prompt_is_explained_to_customers_not_developers(admin_client):
+    """No prompt generated on this machine: the customer reads what they can do, never a
+    management command."""
+    html = admin_client.get(LIST).content.decode()
+    assert "стандартная запись пока не готова" in html
+    assert "manage.py" not in html and "prompts_generate" not in html
