@@ -95,3 +95,47 @@ def test_the_import_command_prints_the_errors_and_fails(deck, tmp_path, capsys):
     good.write_text(HEADER + "7;Россия;1;60/60;0;0;0;;\n", encoding="utf-8")
     call_command("ratedeck_import", "--tariff", "Средний", str(good))
     assert Rate.objects.filter(deck=deck).count() == 1
+
+
+# --- the platform's page ---------------------------------------------------------------------
+
+
+def test_platform_staff_upload_a_deck_and_see_every_bad_line(db):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+
+    from tests import factories
+
+    factories.customer()  # loads the catalog
+    staff = Client()
+    staff.force_login(factories.user(None, is_staff=True))
+    tariff = Tariff.objects.get(name="Базовый")
+    bad = HEADER + "7;Россия;1;60/60;0;0;0;;\n7;Россия;-2;60/60;0;0;0;;\n"
+    response = staff.post(
+        "/platform/billing/ratedecks/",
+        {"tariff": tariff.pk, "file": SimpleUploadedFile("r.csv", bad.encode())},
+    )
+    assert response.status_code == 400
+    assert "строка 3: цена минуты не может быть отрицательной: -2" in response.content.decode()
+    assert not Rate.objects.exists()
+    good = HEADER + "7;Россия;1;60/60;0;0;0;;\n"
+    response = staff.post(
+        "/platform/billing/ratedecks/",
+        {"tariff": tariff.pk, "file": SimpleUploadedFile("r.csv", good.encode())},
+    )
+    assert response.status_code == 302
+    assert Rate.objects.filter(deck__tariff=tariff).count() == 1
+    assert 'data-col="rates">1<' in staff.get("/platform/billing/ratedecks/").content.decode()
+
+
+def test_the_deck_page_is_for_platform_staff_only(db):
+    from django.test import Client
+
+    from tests import factories
+
+    customer_admin = Client()
+    customer_admin.force_login(factories.user(factories.customer()))
+    assert customer_admin.get("/platform/billing/ratedecks/").status_code == 403
+    csrf = Client(enforce_csrf_checks=True)
+    csrf.force_login(factories.user(None, is_staff=True))
+    assert csrf.post("/platform/billing/ratedecks/", {}).status_code == 403

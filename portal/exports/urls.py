@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal.exports import api, views
+from portal.exports import api, ratedeck_views, views
 
 app_name = "exports"
 
@@ -27,6 +27,7 @@ urlpatterns = [
         views.platform_document_pdf,
         name="platform_document_pdf",
     ),
+    path("platform/billing/ratedecks/", ratedeck_views.rate_decks, name="rate_decks"),
     path("api/v1/exports/", api.ExportListView.as_view(), name="api_exports"),
     path("api/v1/exports/<uuid:token>/", api.ExportDetailView.as_view(), name="api_export"),
     path("api/v1/exports/<uuid:token>/file/", api.ExportFileView.as_view(), name="api_file"),
