@@ -220,6 +220,18 @@ def test_another_customers_export_is_not_found(world, django_capture_on_commit_c
     assert owner.get(f"/pbx/exports/{theirs.token}/download/").status_code == 200
 
 
+def test_a_customer_cannot_widen_an_export_to_another_customer(
+    world, admin_client, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post("/pbx/exports/", {**FORM, "customer": world["b"].pk})
+    assert response.status_code == 302
+    export = Export.objects.get()
+    assert export.customer == world["a"] and export.filters["customer"] is None
+    uuids = {row[-1] for row in read_csv(export)[1:]}
+    assert uuids and not uuids & {c.uuid for c in world["calls"]["b"]}
+
+
 def test_department_staff_may_look_but_not_export(world):
     client = Client()
     client.force_login(factories.user(world["a"], role="staff"))
