@@ -282,15 +282,17 @@ usage AS (
     AND l.source_key LIKE 'cdr:%%'
   GROUP BY 1, 2
 ),
-covered AS (
-  SELECT b.*,
-         CASE WHEN b.incl AND b.allowance > 0 THEN GREATEST(0, LEAST(b.seconds,
-              b.allowance - COALESCE(u.used, 0)
-              - (SUM(b.seconds) FILTER (WHERE b.incl) OVER w - b.seconds)))
-              ELSE 0 END AS covered
+inc AS (
+  -- included minutes, first come first rated: only the calls that can use them are sorted
+  SELECT b.id, GREATEST(0, LEAST(b.seconds, b.allowance - COALESCE(u.used, 0)
+                                 - (SUM(b.seconds) OVER w - b.seconds))) AS covered
   FROM billed b
   LEFT JOIN usage u ON u.customer_id = b.customer_id AND u.month = b.month
-  WINDOW w AS (PARTITION BY b.customer_id, b.month, b.incl ORDER BY b.at, b.id)
+  WHERE b.incl AND b.allowance > 0
+  WINDOW w AS (PARTITION BY b.customer_id, b.month ORDER BY b.at, b.id)
+),
+covered AS (
+  SELECT b.*, COALESCE(i.covered, 0) AS covered FROM billed b LEFT JOIN inc i ON i.id = b.id
 )
 SELECT id AS call_id, uuid, customer_id, currency, day, callee_number AS callee, billsec,
        seconds, covered,
