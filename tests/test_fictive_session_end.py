@@ -71,3 +71,23 @@ def test_nothing_waits_on_a_session_whose_socket_closed(pair):
     assert not isinstance(caught.value, gevent.Timeout)
     with pytest.raises(EslError):
         call.execute("playback", "silence_stream://10", timeout=3)
+
+
+def test_a_wait_survives_the_linger_notice_that_overtakes_its_completion(pair):
+    """mod_event_socket writes the linger notice when it sees the hangup, while the session's
+    own events (the bridge's completion) are still queued: on a real switch the notice often
+    comes first. The wait ends with the completion; only the final notice fails waits."""
+    call, theirs = pair
+    done = gevent.event.AsyncResult()
+    call.register_expected_event("CHANNEL_EXECUTE_COMPLETE", "current_application", "bridge", done)
+    theirs.sendall(LINGER)
+    gevent.sleep(0.05)  # the notice is handled before the completion arrives
+    assert not done.ready()
+    theirs.sendall(execute_complete("bridge"))
+    assert done.get(timeout=3).headers["Application"] == "bridge"
+    late = gevent.event.AsyncResult()
+    call.register_expected_event("CHANNEL_EXECUTE_COMPLETE", "current_application", "hangup", late)
+    theirs.sendall(b"Content-Type: text/disconnect-notice\nContent-Disposition: disconnect\n\n")
+    with pytest.raises(Exception) as caught:
+        late.get(timeout=3)
+    assert not isinstance(caught.value, gevent.Timeout)

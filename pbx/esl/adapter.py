@@ -244,10 +244,27 @@ class OutboundCall(greenswitch.esl.OutboundSession):
             text = line.decode("utf-8", errors="replace")
             if text == "\n":
                 if buf:
-                    self.handle_event(_SafeHeaders(buf))
+                    event = _SafeHeaders(buf)
+                    if event.headers.get("Content-Type") == "text/disconnect-notice":
+                        # the final notice has a body ("Disconnected, goodbye. ..."), which
+                        # greenswitch leaves to be read as a header block of its own
+                        length = int(event.headers.get("Content-Length") or 0)
+                        if length:
+                            self._read_socket(self.sock_file, length)
+                    self.handle_event(event)
                 buf = ""
                 continue
             buf += text
+
+    def on_disconnect(self, event) -> None:
+        """greenswitch fails every wait at any disconnect-notice. The linger notice only says
+        the channel hung up: mod_event_socket writes it as soon as it sees the hangup, often
+        before the session's queued events (a bridge's completion), which still come; so
+        waits end with them, and the final notice (or the end of the stream) fails the rest."""
+        if event.headers.get("Content-Disposition") == "linger":
+            self._outbound_connected = False
+            return
+        super().on_disconnect(event)
 
     def start(self) -> None:
         """`connect` (the channel's data comes back), `myevents`, `linger`."""
