@@ -321,21 +321,26 @@ class FictiveFlow(Flow):
             log.warning("fictive access %s: not dialled: %s", uuid, exc)
             s.play(s.paths([ivr.P_BAD_DESTINATION, ivr.P_GOODBYE]))
             return
-        # Recorded from here (the dealer's early media is evidence too), listed with the call.
-        s.record("fictive")
-        answered, cause = s.bridge(
-            destination_e164=step.destination_e164,
-            show_e164=step.fictive_e164,
-            variables={
-                "pbx_flow": INBOUND_SESSION,
-                "pbx_customer": ctx.customer_id,
-                "pbx_direction": "outbound",
-                "pbx_fictive_call": call_id,
-            },
-            ring=OUTBOUND_RING_SECONDS,
-        )
-        log.info("fictive outbound %s: answered=%s cause=%s", call_id, answered, cause)
-        services.fictive_call_finished(uuid=uuid, bridged=answered, cause=cause, now=timezone.now())
+        answered, cause = False, "ORIGINATOR_CANCEL"  # unless the bridge says otherwise
+        try:
+            # Recorded from here (the dealer's early media is evidence too), listed with the call.
+            s.record("fictive")
+            answered, cause = s.bridge(
+                destination_e164=step.destination_e164,
+                show_e164=step.fictive_e164,
+                variables={
+                    "pbx_flow": INBOUND_SESSION,
+                    "pbx_customer": ctx.customer_id,
+                    "pbx_direction": "outbound",
+                    "pbx_fictive_call": call_id,
+                },
+                ring=OUTBOUND_RING_SECONDS,
+            )
+        finally:  # the call's row is closed even when the shopper left halfway
+            log.info("fictive outbound %s: answered=%s cause=%s", call_id, answered, cause)
+            services.fictive_call_finished(
+                uuid=uuid, bridged=answered, cause=cause, now=timezone.now()
+            )
 
     # -- a dealer calls a fictive number ---------------------------------------------------------
 
