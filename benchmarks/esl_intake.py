@@ -152,9 +152,9 @@ def main() -> int:
 
     from pbx.esl.adapter import EslConnection
     from pbx.flows import Flow, NodeContext
-    from pbx.flows.cdr import CdrFlow
     from pbx.service import NodeWorker
     from portal.calls.models import CallRecord
+    from portal.calls.telephony import CdrFlow
     from portal.switch.models import Node
 
     if args.no_receivers:

@@ -481,7 +481,7 @@ def render_public_dialplan(
         extensions = [valid_extension(e.extension) for e in call.employees if e.is_active]
         extensions = [ext for ext in extensions if ext]
         if INTEGRATED_NUMBER in options:
-            # The employee's answered leg must say which number was called (pbx/flows/integrated.py).
+            # The employee's answered leg must say which number was called (portal/integrated/telephony.py).
             action(condition, "export", f"pbx_customer={db_id(customer.pk)}")
             action(condition, "export", f"pbx_number={db_id(number.pk)}")
         phones = [e for e in call.employees if e.is_active and valid_extension(e.extension)]

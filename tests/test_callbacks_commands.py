@@ -7,8 +7,8 @@ import json
 import pytest
 
 from pbx.esl import commands
-from pbx.flows.callback import Prompt, caller_originate, employee_originate, phones_in_use
 from portal.callbacks.services import AttemptPlan, EmployeeCandidate
+from portal.callbacks.telephony import Prompt, caller_originate, employee_originate, phones_in_use
 
 LEG = "0f0e9d43-7d0b-4a8e-8b8f-3c2f8a1f0e11"
 PLAN = AttemptPlan(

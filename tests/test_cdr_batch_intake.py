@@ -17,7 +17,6 @@ from django.db import OperationalError
 
 from pbx.esl.protocol import Event, Frame, encode_plain_event_body, parse_event
 from pbx.flows import NodeContext
-from pbx.flows.cdr import CdrFlow
 from pbx.service import NodeWorker
 from portal.billing.models import LedgerEntry
 from portal.calls.models import CallRecord
@@ -30,6 +29,7 @@ from portal.calls.services import (
     cdr_ingest_batch,
 )
 from portal.calls.signals import cdr_ingested
+from portal.calls.telephony import CdrFlow
 from portal.switch.models import Node
 from tests import factories
 from tests.test_cdr_ingest import (

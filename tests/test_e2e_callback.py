@@ -28,10 +28,10 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from pbx.flows.callback import phones_in_use
 from pbx.render import agent_name
 from portal.billing import services as billing
 from portal.callbacks.models import CallbackAttempt, CallbackRequest
+from portal.callbacks.telephony import phones_in_use
 from portal.calls.models import CallRecord
 from portal.directory.models import PhoneNumber
 from tests import factories, realswitch

@@ -1,7 +1,8 @@
 """Call flows plug into the call-control service here.
 
-A flow is one module in this package that defines `flow = SomeFlow()`, a subclass of `Flow`.
-Every module here is discovered at start-up: adding a flow is writing one module.
+A feature's flow lives in the feature's folder, `portal/<feature>/telephony.py`, which defines
+`flow = SomeFlow(...)` (a subclass of `Flow`; `flows = [...]` for several). `discover` finds it
+through Django's app registry at start-up: adding a flow touches only its feature.
 
 The service calls a flow from gevent greenlets of the call-control process:
 - `on_event(ctx, event)` for every event whose name is in `events` (CUSTOM events by subclass);
@@ -20,6 +21,7 @@ Flows keep state in the database and decide with pure functions; they never slee
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import pkgutil
 from dataclasses import dataclass, field
@@ -75,16 +77,32 @@ FLUSH_DELAY = 0.02
 
 
 def discover() -> list[Flow]:
-    """Import every module of this package and collect their `flow` objects."""
+    """Every flow: the `flow` (or `flows`) of each installed app's `telephony` module, and of
+    the modules still in this package; in the order of their names (the CDR flow flushes
+    before the flows after it).
+
+    A feature brings its telephony in its own folder (`portal/<feature>/telephony.py`); the
+    platform finds it through Django's app registry and never imports the feature by name.
+    """
+    from django.apps import apps
+
+    modules = [f"{__name__}.{info.name}" for info in pkgutil.iter_modules(__path__)]
+    for app in apps.get_app_configs():
+        if importlib.util.find_spec(f"{app.name}.telephony") is not None:
+            modules.append(f"{app.name}.telephony")
     flows: list[Flow] = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        flow = getattr(module, "flow", None)
-        if isinstance(flow, Flow):
-            flows.append(flow)
-        else:
-            log.warning("pbx.flows.%s defines no `flow`; ignored", info.name)
-    return flows
+    for name in modules:
+        module = importlib.import_module(name)
+        found = getattr(module, "flows", None) or [getattr(module, "flow", None)]
+        found = [flow for flow in found if isinstance(flow, Flow)]
+        if not found:
+            log.warning("%s defines no `flow`; ignored", name)
+        flows.extend(found)
+    names = [flow.name for flow in flows]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise RuntimeError(f"two flows are named {', '.join(duplicates)}")
+    return sorted(flows, key=lambda flow: flow.name)
 
 
 def subscription(flows: list[Flow]) -> list[str]:

@@ -1,6 +1,6 @@
 """Write path of the queue callback: every step locks the request row, asks flow.py, saves.
 
-Call control (pbx/flows/callback.py) is the only caller of the attempt steps; the portal only
+Call control (portal/callbacks/telephony.py) is the only caller of the attempt steps; the portal only
 reads. Every function is keyword-only, runs under `transaction.atomic` with the request row
 locked (`select_for_update`; on SQLite the IMMEDIATE transaction serialises writers), and is
 idempotent: a duplicated or stale event (an older attempt, a replay after an ESL reconnect)
