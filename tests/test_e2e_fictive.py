@@ -37,6 +37,7 @@ from portal.fictive import services
 from portal.fictive.models import FictiveCall, PendingMissedCall
 from portal.notifications.models import Delivery
 from portal.prompts import catalog
+from portal.switch.models import Node
 from tests import factories, realswitch
 from tests.callcontrol_process import database_url, eventually
 
@@ -174,6 +175,9 @@ class Stack:
     def start(self) -> Stack:
         self.portal.start()
         self.fs.start()
+        # Call control holds its ESL connection (it serves the dialplan's `socket` before it
+        # connects): else a call's RECORD_STOP could reach nobody.
+        eventually(lambda: Node.objects.filter(esl_state="connected").exists(), timeout=30)
         return self
 
     def far_end(self, scenario: str) -> Peer:
