@@ -445,7 +445,7 @@ def render_public_dialplan(
         _set(condition, "pbx_department", db_id(number.department_id))
     _set(condition, "hangup_after_bridge", "true")
     kind = number.kind
-    # The fictive flows record every call themselves (pbx/flows/fictive.py): not twice.
+    # The fictive flows record every call themselves (portal/fictive/telephony.py): not twice.
     if CALL_RECORDING in options and kind not in SOCKET_FLOWS:
         _record(condition, customer.pk, number.pk)
 

@@ -5,7 +5,7 @@ A recording is registered when something knows its path: a finished call's CDR (
 is only FreeSWITCH's 44-byte WAV header). FreeSWITCH says when it has closed a file: the
 channel's RECORD_STOP event (at `stop_record_session` or hangup; the file is closed before the
 event is fired, and a file with nothing written is removed first). Call control hands every
-RECORD_STOP to `recording_closed` (pbx/flows/recordings.py), which measures the file for good
+RECORD_STOP to `recording_closed` (portal/calls/telephony.py), which measures the file for good
 and registers a closed file nobody registered, so no recording on disk goes uncounted.
 
 Until then the periodic task (`recordings_measure`) measures open rows again, and closes those

@@ -1,6 +1,6 @@
 """Write path of fictive numbers: what call control asks and reports, and the portal's edits.
 
-Call control (pbx/flows/fictive.py) asks for a context (`access_context`, `inbound_context`,
+Call control (portal/fictive/telephony.py) asks for a context (`access_context`, `inbound_context`,
 `return_context`), drives the pure IVR (`ivr.py`) with it and reports what happened
 (`outbound_call_started`, `fictive_call_finished`, `inbound_call_finished`,
 `pending_connected`). All of them are keyword-only, and every lookup is scoped to the customer
