@@ -32,6 +32,7 @@ from portal.callbacks import flow
 from portal.callbacks.models import CallbackAttempt, CallbackRequest
 from portal.callbacks.selectors import option_enabled
 from portal.calls.recordings import recording_register
+from portal.directory import phone
 from portal.directory.models import Employee, PhoneNumber
 from portal.directory.phone import display, to_e164
 
@@ -39,7 +40,6 @@ log = logging.getLogger(__name__)
 
 POLICY = flow.DEFAULT_POLICY
 HOUSEKEEPING_BATCH = 500
-_ANONYMOUS = {"", "anonymous", "unknown", "restricted", "private", "unavailable", "0000000000"}
 
 
 @dataclass(frozen=True)
@@ -228,16 +228,7 @@ def _notify(r: CallbackRequest, command: flow.Notify) -> None:
 
 def _caller_e164(raw: str) -> str | None:
     """The caller's number as E.164, or None for anonymous/withheld/garbage caller IDs."""
-    value = (raw or "").strip()
-    if value.lower() in _ANONYMOUS:
-        return None
-    digits = value[1:] if value.startswith("+") else value
-    if not digits.isascii() or not digits.isdigit() or set(digits) == {"0"}:
-        return None
-    try:
-        return to_e164(value)
-    except ValidationError:
-        return None
+    return phone.caller_e164(raw)
 
 
 def callback_request_create(

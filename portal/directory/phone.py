@@ -42,3 +42,30 @@ def display(e164: str) -> str:
         )
     except phonenumbers.NumberParseException:
         return e164
+
+
+#: Caller IDs that stand for "no number": withheld, anonymous, or a trunk's placeholder.
+ANONYMOUS_CALLER_IDS = frozenset(
+    {"", "anonymous", "unknown", "restricted", "private", "unavailable", "0000000000"}
+)
+
+
+def caller_e164(raw: str, *, region: str | None = None) -> str | None:
+    """A caller ID as the trunk sends it (+E.164, 00..., E.164 without "+", national in
+    `region`) as E.164, or None for anonymous, withheld or garbage caller IDs. The one place
+    every flow turns a caller ID into a number it may call back or store."""
+    value = (raw or "").strip()
+    if value.lower() in ANONYMOUS_CALLER_IDS:
+        return None
+    if value.startswith("00"):
+        value = "+" + value[2:]
+    digits = value[1:] if value.startswith("+") else value
+    if not digits.isascii() or not digits.isdigit() or set(digits) == {"0"}:
+        return None
+    candidates = [value] if value.startswith("+") else [value, "+" + value]
+    for candidate in candidates:
+        try:
+            return to_e164(candidate, region=region)
+        except ValidationError:
+            continue
+    return None

@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from portal.billing.models import Option
 from portal.callbacks.selectors import option_enabled
 from portal.calls.recordings import recording_register
+from portal.directory import phone
 from portal.directory.models import PhoneNumber
 from portal.directory.phone import to_e164
 from portal.fictive import ivr, sms
@@ -58,7 +59,6 @@ NO_RETURN_NUMBER = "no_return_number"
 
 # A pending missed call nobody returned is closed as expired after this long.
 PENDING_MAX_AGE = dt.timedelta(days=7)
-_ANONYMOUS = {"", "anonymous", "unknown", "private", "restricted", "0000000000"}
 
 
 @dataclass(frozen=True)
@@ -97,22 +97,8 @@ def _region_of(e164: str) -> str:
 
 
 def caller_e164(raw: str, *, region: str) -> str | None:
-    """A caller ID as E.164 (as the trunk sends it: +E.164, 00..., E.164 without "+", national),
-    or None for anonymous / withheld / garbage."""
-    value = (raw or "").strip()
-    if value.lower() in _ANONYMOUS:
-        return None
-    if value.startswith("00"):
-        value = "+" + value[2:]
-    digits = value[1:] if value.startswith("+") else value
-    if not digits.isascii() or not digits.isdigit() or set(digits) == {"0"}:
-        return None
-    if value.startswith("+"):
-        return _number_e164(value)
-    try:
-        return to_e164(value, region=region)
-    except ValidationError:
-        return _number_e164(value)
+    """A caller ID as E.164 (see portal.directory.phone.caller_e164)."""
+    return phone.caller_e164(raw, region=region)
 
 
 def _kind_number(e164: str, kind: str) -> PhoneNumber | None:
