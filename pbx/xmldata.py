@@ -16,7 +16,8 @@ from pbx.render import RenderSettings
 from pbx.xmlbuild import NOT_FOUND, RenderError
 from pbx.xmlcache import Lookup, customer_scope
 from portal.billing import callpolicy
-from portal.billing.models import Option, OptionPeriod
+from portal.billing.models import Option
+from portal.billing.selectors import customers_with_option, options_enabled
 from portal.directory.models import Department, Employee, PhoneNumber
 from portal.tenants.models import Customer
 
@@ -45,12 +46,8 @@ def render_settings() -> RenderSettings:
 
 
 def enabled_options(customer_id: int) -> frozenset[str]:
-    """Codes of the options switched on now (an open OptionPeriod)."""
-    return frozenset(
-        OptionPeriod.objects.filter(customer_id=customer_id, ended_at__isnull=True).values_list(
-            "option__code", flat=True
-        )
-    )
+    """Codes of the options switched on now."""
+    return options_enabled(customer_id)
 
 
 def _presentable_numbers(customer_id: int, department_id: int | None) -> list[PhoneNumber]:
@@ -235,12 +232,8 @@ def callcenter_queues(only: str = "") -> list[render.Queue] | None:
         agents.setdefault(emp["department_id"], []).append(
             render.Agent(emp["customer_id"], emp["id"], emp["extension"])
         )
-    callback_customers = set(
-        OptionPeriod.objects.filter(
-            customer_id__in={row["customer_id"] for row in rows},
-            option__code=Option.CALLBACK,
-            ended_at__isnull=True,
-        ).values_list("customer_id", flat=True)
+    callback_customers = customers_with_option(
+        {row["customer_id"] for row in rows}, Option.CALLBACK
     )
     offers = _callback_offers(callback_customers)
     return [

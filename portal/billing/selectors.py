@@ -110,6 +110,34 @@ class TariffPage:
         return self.storage_quota_bytes // GB
 
 
+# --- which options a customer has on: the one place every feature asks ----------------------
+
+
+def options_enabled(customer_id: int) -> frozenset[str]:
+    """Codes of the options switched on for the customer right now (an open OptionPeriod)."""
+    return frozenset(
+        OptionPeriod.objects.filter(customer_id=customer_id, ended_at__isnull=True).values_list(
+            "option__code", flat=True
+        )
+    )
+
+
+def option_enabled(customer_id: int, code: str) -> bool:
+    """Is option `code` switched on for the customer right now?"""
+    return OptionPeriod.objects.filter(
+        customer_id=customer_id, option__code=code, ended_at__isnull=True
+    ).exists()
+
+
+def customers_with_option(customer_ids, code: str) -> set[int]:
+    """Which of `customer_ids` have option `code` on right now (one query)."""
+    return set(
+        OptionPeriod.objects.filter(
+            customer_id__in=customer_ids, option__code=code, ended_at__isnull=True
+        ).values_list("customer_id", flat=True)
+    )
+
+
 def tariff_page(*, customer: Customer, month: dt.date, language: str = "ru") -> TariffPage:
     """Everything the "Тариф и опции" page shows, in a fixed number of queries."""
     tariff = customer.tariff

@@ -6,16 +6,8 @@ import datetime as dt
 
 from django.db.models import Count, Prefetch, QuerySet
 
-from portal.billing.models import Option, OptionPeriod
 from portal.callbacks.models import CallbackAttempt, CallbackRequest
 from portal.tenants.models import Customer
-
-
-def option_enabled(customer_id: int, code: str = Option.CALLBACK) -> bool:
-    """Is option `code` switched on for the customer right now (an open OptionPeriod)?"""
-    return OptionPeriod.objects.filter(
-        customer_id=customer_id, option__code=code, ended_at__isnull=True
-    ).exists()
 
 
 def callback_requests(

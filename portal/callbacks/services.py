@@ -28,9 +28,9 @@ from django.utils.translation import gettext as _
 
 from pbx.render import outbound_number
 from portal.billing.models import Option, OptionPeriod
+from portal.billing.selectors import option_enabled, options_enabled
 from portal.callbacks import flow
 from portal.callbacks.models import CallbackAttempt, CallbackRequest
-from portal.callbacks.selectors import option_enabled
 from portal.calls.recordings import recording_register
 from portal.directory import phone
 from portal.directory.models import Employee, PhoneNumber
@@ -341,12 +341,8 @@ def _open_request(department_id: int, caller: str, *, lock: bool = False):
 # -- claiming -------------------------------------------------------------------------------------
 
 
-def _customer_options(customer_id: int) -> set[str]:
-    return set(
-        OptionPeriod.objects.filter(customer_id=customer_id, ended_at__isnull=True).values_list(
-            "option__code", flat=True
-        )
-    )
+def _customer_options(customer_id: int) -> frozenset[str]:
+    return options_enabled(customer_id)
 
 
 def _caller_id_to_show(employee: Employee, *, multichannel: str, numbers, options) -> str:

@@ -463,7 +463,7 @@ class CallbackFlow(Flow):
     def record(ctx: NodeContext, plan, employee_uuid: str, caller_uuid: str) -> str:
         """Record the conversation when the customer has call recording on; the file's path."""
         from portal.billing.models import Option
-        from portal.callbacks.selectors import option_enabled
+        from portal.billing.selectors import option_enabled
 
         if not option_enabled(plan.customer_id, Option.CALL_RECORDING):
             return ""

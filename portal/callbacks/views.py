@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from portal.billing.models import Option
+from portal.billing.selectors import option_enabled
 from portal.callbacks import selectors
 from portal.callbacks.models import CallbackAttempt, CallbackRequest
 from portal.callbacks.services import reason_text
@@ -83,7 +84,7 @@ def callback_list(request):
             "page": page,
             "query": query.urlencode(),
             "stats": selectors.callback_stats(customer, since=since),
-            "option_on": selectors.option_enabled(customer.pk, Option.CALLBACK),
+            "option_on": option_enabled(customer.pk, Option.CALLBACK),
         },
         status=400 if form.is_bound and not form.is_valid() else 200,
     )

@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from portal.billing.models import Option
-from portal.callbacks.selectors import option_enabled
+from portal.billing.selectors import option_enabled
 from portal.calls.recordings import recording_register
 from portal.directory import phone
 from portal.directory.models import PhoneNumber

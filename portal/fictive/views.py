@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.billing.models import Option
-from portal.callbacks.selectors import option_enabled
+from portal.billing.selectors import option_enabled
 from portal.directory.models import PhoneNumber
 from portal.fictive import selectors, services
 from portal.fictive.models import FictiveCall, FictiveNumber, PendingMissedCall, Project, Shopper

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from portal.billing.models import Option
-from portal.callbacks.selectors import option_enabled
+from portal.billing.selectors import option_enabled
 from portal.directory.models import Employee
 from portal.directory.phone import to_e164
 from portal.integrated.models import (

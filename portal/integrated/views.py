@@ -25,7 +25,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.billing.models import Option
-from portal.callbacks.selectors import option_enabled
+from portal.billing.selectors import option_enabled
 from portal.directory.models import Employee, PhoneNumber
 from portal.integrated import services
 from portal.integrated.models import (

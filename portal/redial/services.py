@@ -24,8 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from portal.billing.models import Option
-from portal.billing.selectors import customer_balance
-from portal.callbacks.selectors import option_enabled
+from portal.billing.selectors import customer_balance, option_enabled
 from portal.directory.models import Employee
 from portal.notifications.models import Delivery, Notification
 from portal.notifications.services import direct_message

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from portal.billing.models import Option
-from portal.callbacks.selectors import option_enabled
+from portal.billing.selectors import option_enabled
 from portal.directory.models import Employee
 from portal.redial import services
 from portal.redial.models import RedialLimits, RedialRequest, SubscriberSettings

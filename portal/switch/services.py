@@ -42,7 +42,8 @@ from django.db.models import Max, Q
 
 from pbx import render
 from pbx.esl import commands as esl_commands
-from portal.billing.models import Option, OptionPeriod
+from portal.billing.models import Option
+from portal.billing.selectors import customers_with_option
 from portal.directory.models import Department, PhoneNumber
 from portal.switch.models import ConfigChange, Node, NodeSync
 from portal.tenants.models import Customer
@@ -181,11 +182,7 @@ def push_commands_for(changes: list[ConfigChange]) -> list[str]:
             .distinct()
             .order_by("customer_id", "id")
         )
-        with_callback = set(
-            OptionPeriod.objects.filter(
-                customer_id__in=customer_ids, option__code=Option.CALLBACK, ended_at__isnull=True
-            ).values_list("customer_id", flat=True)
-        )
+        with_callback = customers_with_option(customer_ids, Option.CALLBACK)
         for customer_id, department_id in departments:
             ids = {"customer_id": customer_id, "department_id": department_id}
             commands.append(_cmd_queue_reload(queue_name(**ids)))

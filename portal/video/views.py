@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.billing.models import Option
-from portal.callbacks.selectors import option_enabled
+from portal.billing.selectors import option_enabled
 from portal.video import services
 from portal.video.consumers import group
 from portal.video.models import VideoMessage, VideoSession

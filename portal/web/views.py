@@ -27,8 +27,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from portal.billing import selectors
 from portal.billing import services as billing_services
-from portal.billing.models import LedgerEntry, Option, OptionPeriod
-from portal.billing.selectors import MONTH_MAX_YEAR, MONTH_MIN_YEAR
+from portal.billing.models import LedgerEntry, Option
+from portal.billing.selectors import MONTH_MAX_YEAR, MONTH_MIN_YEAR, options_enabled
 from portal.directory import services as directory_services
 from portal.directory.forms import DepartmentForm, DirectoryForm, EmployeeForm, NumberForm
 from portal.directory.models import Department, Employee, PhoneNumber
@@ -69,12 +69,8 @@ def customer_month(customer) -> dt.date:
     return timezone.now().astimezone(ZoneInfo(customer.time_zone)).date().replace(day=1)
 
 
-def enabled_option_codes(customer) -> set[str]:
-    return set(
-        OptionPeriod.objects.filter(customer=customer, ended_at__isnull=True).values_list(
-            "option__code", flat=True
-        )
-    )
+def enabled_option_codes(customer) -> frozenset[str]:
+    return options_enabled(customer.pk)
 
 
 def options_count_text(n: int) -> str:
