@@ -645,7 +645,7 @@ def render_customer_dialplan(
             _record(condition, customer.pk)
         if AUTO_REDIAL in options:
             # Busy or unreachable: the caller is offered auto-redial by the redial flow
-            # (pbx/flows/redial.py); any other failure ends the call with its cause.
+            # (portal/redial/telephony.py); any other failure ends the call with its cause.
             _set(condition, "continue_on_fail", ",".join(sorted(REDIAL_CAUSES)))
             _set(condition, "pbx_redial_callee", db_id(target.pk))
         action(condition, "bridge", _bridge_users([destination], domain))
