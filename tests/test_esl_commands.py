@@ -31,30 +31,29 @@ def test_originate_matches_the_recorded_command_byte_for_byte():
     assert c.bgapi(cmd, J) == f"bgapi {cmd}\nJob-UUID: {J}"
 
 
-def test_originate_with_leg_variables_and_a_dialplan_destination():
+def test_originate_with_leg_variables_and_an_app():
     cmd = c.originate(
         c.gateway_target("pstn-1", "+74951234567"),
         variables={"origination_uuid": U.upper()},
         leg_variables={"leg_timeout": 1},
-        app=c.dialplan_target("7777", "public"),
+        app=c.application("park"),
     )
     assert (
         cmd
-        == f"originate {{origination_uuid={U}}}[leg_timeout=1]sofia/gateway/pstn-1/+74951234567 7777 XML public"
+        == f"originate {{origination_uuid={U}}}[leg_timeout=1]sofia/gateway/pstn-1/+74951234567 &park()"
     )
 
 
 def test_originate_without_variables_and_with_an_inline_app():
     assert (
-        c.originate(c.loopback_target("100"), app=c.application("playback", "/tmp/a.wav"))
-        == "originate loopback/100/default &playback(/tmp/a.wav)"
+        c.originate(c.user_target(100, "t1.example"), app=c.application("playback", "/tmp/a.wav"))
+        == "originate user/100@t1.example &playback(/tmp/a.wav)"
     )
 
 
 def test_targets():
     assert c.user_target(1005, "tenant-1.pbx.example") == "user/1005@tenant-1.pbx.example"
     assert c.gateway_target("gw", "84951234567") == "sofia/gateway/gw/84951234567"
-    assert c.loopback_target("+420601123456", "public") == "loopback/+420601123456/public"
 
 
 def test_e164_is_checked_by_phonenumbers():
@@ -72,32 +71,21 @@ def test_channel_commands():
     assert path == f"/var/lib/freeswitch/recordings/tenant-1/2026/{U}.wav"
     assert c.uuid_record(U, "start", path) == f"uuid_record {U} start {path}"
     assert c.uuid_record(U, "stop", path) == f"uuid_record {U} stop {path}"
-    assert c.uuid_transfer(U, "7777", "public") == f"uuid_transfer {U} 7777 XML public"
-    assert (
-        c.uuid_transfer(U, 100, "default", bleg=True) == f"uuid_transfer {U} -bleg 100 XML default"
-    )
     assert (
         c.uuid_broadcast(U, "/usr/share/freeswitch/sounds/ru/callback.wav")
         == f"uuid_broadcast {U} /usr/share/freeswitch/sounds/ru/callback.wav aleg"
     )
     assert c.uuid_setvar(U, "pbx_job", 43) == f"uuid_setvar {U} pbx_job 43"
-    assert c.hupall("NORMAL_CLEARING", "pbx_job", 42) == "hupall NORMAL_CLEARING pbx_job 42"
 
 
 def test_system_commands():
     assert c.show_channels_json() == "show channels as json"
-    assert c.reloadxml() == "reloadxml"
     assert c.xml_flush_cache() == "xml_flush_cache"
     assert c.xml_flush_cache("dialplan") == "xml_flush_cache dialplan"
     assert (
         c.callcenter_queue_reload("support@default")
         == "callcenter_config queue reload support@default"
     )
-    assert (
-        c.callcenter_queue_load("q-42@t1.example") == "callcenter_config queue load q-42@t1.example"
-    )
-    assert c.sofia_profile_rescan("internal") == "sofia profile internal rescan"
-    assert c.sofia_profile_killgw("external", "gw-1") == "sofia profile external killgw gw-1"
 
 
 def test_esl_verbs():
@@ -109,9 +97,6 @@ def test_esl_verbs():
     assert c.event_plain(["CUSTOM", "sofia::register", "sofia::unregister", "sofia::expire"]) == (
         "event plain CUSTOM sofia::register sofia::unregister sofia::expire"
     )
-    assert c.event_json(["CHANNEL_CREATE"]) == "event json CHANNEL_CREATE"
-    assert c.filter_unique_id(U) == f"filter Unique-ID {U}"
-    assert c.filter_unique_id(U, delete=True) == f"filter delete Unique-ID {U}"
     assert c.myevents() == "myevents"
     assert c.myevents(U) == f"myevents {U}"
     assert c.linger() == "linger"
@@ -132,7 +117,6 @@ def test_sendmsg_blocks_match_the_recorded_shape():
         c.sendmsg_execute("play_and_get_digits", pagd).splitlines()[3] == f"execute-app-arg: {pagd}"
     )
     assert c.sendmsg_execute("hangup", uuid=U).startswith(f"sendmsg {U}\n")
-    assert c.sendmsg_hangup() == "sendmsg\ncall-command: hangup\nhangup-cause: NORMAL_CLEARING"
 
 
 HOSTILE = [
@@ -162,7 +146,6 @@ HOSTILE = [
         pytest.param(lambda v: c.user_target("1005", v), id="user_target.domain"),
         pytest.param(lambda v: c.gateway_target(v, "+74951234567"), id="gateway_target.gw"),
         pytest.param(lambda v: c.gateway_target("gw", v), id="gateway_target.number"),
-        pytest.param(lambda v: c.loopback_target(v), id="loopback_target"),
         pytest.param(lambda v: c.originate(v), id="originate.target"),
         pytest.param(lambda v: c.originate("user/1005", app=v), id="originate.app"),
         pytest.param(
@@ -175,7 +158,6 @@ HOSTILE = [
         ),
         pytest.param(lambda v: c.application("playback", v or " "), id="application.arg"),
         pytest.param(lambda v: c.application(v), id="application.name"),
-        pytest.param(lambda v: c.dialplan_target(v, "public"), id="dialplan_target.ext"),
         pytest.param(lambda v: c.uuid_kill(v), id="uuid_kill"),
         pytest.param(lambda v: c.uuid_kill(U, v or " "), id="uuid_kill.cause"),
         pytest.param(lambda v: c.uuid_exists(v), id="uuid_exists"),
@@ -188,23 +170,15 @@ HOSTILE = [
             id="uuid_record.uuid",
         ),
         pytest.param(lambda v: c.recording_path("t1", v), id="recording_path"),
-        pytest.param(lambda v: c.uuid_transfer(U, v, "public"), id="uuid_transfer.ext"),
-        pytest.param(lambda v: c.uuid_transfer(U, "7777", v), id="uuid_transfer.context"),
         pytest.param(lambda v: c.uuid_broadcast(U, v), id="uuid_broadcast.path"),
         pytest.param(lambda v: c.uuid_setvar(U, "pbx_job", v), id="uuid_setvar.value"),
         pytest.param(lambda v: c.uuid_setvar(U, v, "1"), id="uuid_setvar.name"),
-        pytest.param(lambda v: c.hupall("NORMAL_CLEARING", "pbx_job", v), id="hupall.value"),
-        pytest.param(lambda v: c.hupall(v, "pbx_job", "1"), id="hupall.cause"),
         pytest.param(lambda v: c.xml_flush_cache(v), id="xml_flush_cache"),
         pytest.param(lambda v: c.callcenter_queue_reload(v), id="callcenter_queue_reload"),
-        pytest.param(lambda v: c.callcenter_queue_load(v), id="callcenter_queue_load"),
-        pytest.param(lambda v: c.sofia_profile_rescan(v), id="sofia_profile_rescan"),
-        pytest.param(lambda v: c.sofia_profile_killgw("external", v), id="sofia_profile_killgw"),
         pytest.param(lambda v: c.bgapi("status", v), id="bgapi.job_uuid"),
         pytest.param(lambda v: c.sendmsg_execute(v), id="sendmsg.app"),
         pytest.param(lambda v: c.sendmsg_execute("playback", "/a.wav", v), id="sendmsg.event_uuid"),
         pytest.param(lambda v: c.event_plain([v]), id="event_plain"),
-        pytest.param(lambda v: c.filter_unique_id(v), id="filter_unique_id"),
         pytest.param(lambda v: c.myevents(v), id="myevents"),
     ],
 )
@@ -221,7 +195,6 @@ def test_hostile_input_is_rejected(builder, value):
     [
         c.uuid_kill,
         c.uuid_exists,
-        c.filter_unique_id,
         c.myevents,
         lambda v: c.bgapi("status", v),
         lambda v: c.originate("user/1005", origination_uuid=v),
@@ -229,7 +202,6 @@ def test_hostile_input_is_rejected(builder, value):
         lambda v: c.uuid_record(v, "stop", "/var/lib/freeswitch/recordings/a.wav"),
         lambda v: c.uuid_setvar(v, "a", "b"),
         lambda v: c.sendmsg_execute("answer", event_uuid=v),
-        lambda v: c.sendmsg_hangup(uuid=v),
     ],
 )
 def test_uuid_arguments_must_be_real_uuids(builder, value):
@@ -255,8 +227,6 @@ def test_hostile_sendmsg_and_bgapi_arguments_are_rejected(value):
         c.sendmsg_execute("playback", value)
     with pytest.raises(CommandError):
         c.bgapi(value, J)
-    with pytest.raises(CommandError):
-        c.sendmsg_hangup(value)
 
 
 @pytest.mark.parametrize("password", ["", "a\nb", "a\rb", " x", "x\x00"])

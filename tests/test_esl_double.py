@@ -638,7 +638,12 @@ def test_outbound_session_speaks_like_recording_05(fs):
     assert got[-1].variables["pagd_digit"] == "1"
     assert s.reply(f"api uuid_getvar {session.uuid} pagd_digit").body == b"1"
     assert s.reply(f"api uuid_getvar {session.uuid} no_such_variable").body == b"_undef_"
-    assert s.reply(commands.sendmsg_hangup()).headers["Reply-Text"] == "+OK"
+    assert (
+        s.reply("sendmsg\ncall-command: hangup\nhangup-cause: NORMAL_CLEARING").headers[
+            "Reply-Text"
+        ]
+        == "+OK"
+    )
     tail = []
     while True:
         frame = s.next_frame()

@@ -38,34 +38,23 @@ __all__ = [
     "bgapi",
     "bridge_dial_string",
     "callcenter_agent_status",
-    "callcenter_queue_load",
     "callcenter_queue_reload",
-    "dialplan_target",
     "e164",
-    "event_json",
     "event_plain",
-    "filter_unique_id",
     "gateway_target",
-    "hupall",
     "linger",
-    "loopback_target",
     "myevents",
     "originate",
     "recording_path",
-    "reloadxml",
     "sendmsg_bridge",
     "sendmsg_execute",
-    "sendmsg_hangup",
     "show_channels_json",
-    "sofia_profile_killgw",
-    "sofia_profile_rescan",
     "user_target",
     "uuid_broadcast",
     "uuid_exists",
     "uuid_kill",
     "uuid_record",
     "uuid_setvar",
-    "uuid_transfer",
     "uuid_bridge",
     "xml_flush_cache",
 ]
@@ -200,11 +189,6 @@ def gateway_target(gateway: str, number: str | int) -> str:
     return f"sofia/gateway/{_match(_NAME, gateway, 'gateway')}/{_number(number)}"
 
 
-def loopback_target(destination: str | int, context: str = "default") -> str:
-    """``loopback/<dest>/<context>``: run the dialplan as if ``dest`` had been dialled."""
-    return f"loopback/{_number(destination, 'destination')}/{_match(_NAME, context, 'context')}"
-
-
 # --------------------------------------------------------------------------- originate
 
 #: Applications an originated leg may run (``&app(arg)``) and sendmsg may execute.
@@ -262,14 +246,6 @@ def application(app: str, arg: str | int = "") -> str:
     return f"&{name}({text})"
 
 
-def dialplan_target(extension: str | int, context: str, dialplan: str = "XML") -> str:
-    """``<ext> XML <context>``: send the answered leg into the dialplan instead of an app."""
-    ext = _match(_DIGITS, extension, "extension")
-    if dialplan not in ("XML", "inline"):
-        raise CommandError(f"dialplan {dialplan!r} is not allowed")
-    return f"{ext} {dialplan} {_match(_NAME, context, 'context')}"
-
-
 _ORIGINATE_APP = re.compile(r"&[a-z_]+\([^()\s]*\)\Z|[0-9]{1,20} XML [A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 _TARGET = re.compile(
     r"(?:user/[0-9]{2,15}(?:@[A-Za-z0-9.-]+)?"
@@ -305,8 +281,8 @@ def originate(
                    originate_timeout=10}user/1005 &park()
 
     ``origination_uuid`` (if given) comes first, then ``variables`` in their order. Build the
-    target with :func:`user_target` / :func:`gateway_target` / :func:`loopback_target` and the
-    app with :func:`application` / :func:`dialplan_target`. ``leg_variables`` go in ``[...]``
+    target with :func:`user_target` / :func:`gateway_target` and the
+    app with :func:`application`. ``leg_variables`` go in ``[...]``
     right before the target (e.g. ``leg_timeout``).
 
     ``on_answer=(app, arg)``: the answered leg runs ``app arg`` before the originate completes
@@ -320,7 +296,7 @@ def originate(
         raise CommandError(f"dial target {dial_string_target!r}: build it with *_target()")
     _check_common(app, "application")
     if not _ORIGINATE_APP.match(app):
-        raise CommandError(f"application {app!r}: build it with application()/dialplan_target()")
+        raise CommandError(f"application {app!r}: build it with application()")
     if app.startswith("&"):
         _app_name(app[1 : app.index("(")])
     ordered: dict[str, object] = {}
@@ -388,13 +364,6 @@ def uuid_record(uuid: str, action: str, path: str, *, root: PurePosixPath = RECO
     return f"uuid_record {_uuid(uuid)} {action} {path}"
 
 
-def uuid_transfer(uuid: str, extension: str | int, context: str, *, bleg: bool = False) -> str:
-    """``uuid_transfer <uuid> [-bleg] <ext> XML <context>``."""
-    ext = _match(_DIGITS, extension, "extension")
-    flag = "-bleg " if bleg else ""
-    return f"uuid_transfer {_uuid(uuid)} {flag}{ext} XML {_match(_NAME, context, 'context')}"
-
-
 def uuid_bridge(uuid: str, other_uuid: str) -> str:
     """``uuid_bridge <uuid> <other_uuid>``: connect two live (e.g. parked) channels."""
     first, second = _uuid(uuid), _uuid(other_uuid, "other uuid")
@@ -418,27 +387,12 @@ def uuid_setvar(uuid: str, name: str, value: object) -> str:
     return f"uuid_setvar {_uuid(uuid)} {_var_name(name)} {_var_value(value, f'variable {name}')}"
 
 
-def hupall(cause: str, var: str, value: object) -> str:
-    """``hupall <cause> <var> <value>``: hang up every channel tagged ``var=value``.
-
-    Always scoped by a variable: a bare ``hupall`` would end every call on the node.
-    """
-    return (
-        f"hupall {_match(_CAUSE, cause, 'hangup cause')} {_var_name(var)} "
-        f"{_var_value(value, f'variable {var}')}"
-    )
-
-
 # --------------------------------------------------------------------------- system commands
 
 
 def show_channels_json() -> str:
     """Empty: ``{"row_count": 0}\\n``; with rows: compact JSON without a final LF."""
     return "show channels as json"
-
-
-def reloadxml() -> str:
-    return "reloadxml"
 
 
 def xml_flush_cache(section: str | None = None) -> str:
@@ -462,24 +416,6 @@ def callcenter_agent_status(agent_name: str) -> str:
 def callcenter_queue_reload(queue_name: str) -> str:
     """``callcenter_config queue reload <queue@domain>`` (answer ``+OK\\n``)."""
     return f"callcenter_config queue reload {_match(_QUEUE, queue_name, 'queue name')}"
-
-
-def callcenter_queue_load(queue_name: str) -> str:
-    """``callcenter_config queue load <queue@domain>``."""
-    return f"callcenter_config queue load {_match(_QUEUE, queue_name, 'queue name')}"
-
-
-def sofia_profile_rescan(profile: str) -> str:
-    """``sofia profile <profile> rescan``: pick up new gateways without a restart."""
-    return f"sofia profile {_match(_NAME, profile, 'profile')} rescan"
-
-
-def sofia_profile_killgw(profile: str, gateway: str) -> str:
-    """``sofia profile <profile> killgw <gateway>``."""
-    return (
-        f"sofia profile {_match(_NAME, profile, 'profile')} killgw "
-        f"{_match(_NAME, gateway, 'gateway')}"
-    )
 
 
 # --------------------------------------------------------------------------- ESL verbs
@@ -516,15 +452,6 @@ def _event_names(names: Iterable[str] | str) -> str:
 def event_plain(names: Iterable[str] | str) -> str:
     """``event plain <NAMES>``; subclasses follow ``CUSTOM`` (``CUSTOM sofia::register``)."""
     return f"event plain {_event_names(names)}"
-
-
-def event_json(names: Iterable[str] | str) -> str:
-    return f"event json {_event_names(names)}"
-
-
-def filter_unique_id(uuid: str, *, delete: bool = False) -> str:
-    """``filter Unique-ID <uuid>`` (or ``filter delete Unique-ID <uuid>``)."""
-    return f"filter {'delete ' if delete else ''}Unique-ID {_uuid(uuid)}"
 
 
 def myevents(uuid: str | None = None, fmt: str = "plain") -> str:
@@ -583,12 +510,6 @@ def sendmsg_execute(
     if event_uuid is not None:
         lines.append(f"Event-UUID: {_uuid(event_uuid, 'event uuid')}")
     return "\n".join(lines)
-
-
-def sendmsg_hangup(cause: str = "NORMAL_CLEARING", *, uuid: str | None = None) -> str:
-    """``sendmsg`` with ``call-command: hangup``."""
-    head = "sendmsg" if uuid is None else f"sendmsg {_uuid(uuid)}"
-    return f"{head}\ncall-command: hangup\nhangup-cause: {_match(_CAUSE, cause, 'hangup cause')}"
 
 
 def bridge_dial_string(dial_string_target: str, variables: Mapping[str, object]) -> str:
