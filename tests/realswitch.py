@@ -385,7 +385,10 @@ def _stat_counts(path: Path) -> dict[str, int]:
 
 class Answerer:
     """A sipp UAS in the background: a phone or the PSTN far end (tests/sipp/answer.xml by
-    default; `scenario` names another file in tests/sipp/, e.g. one that answers busy)."""
+    default; `scenario` names another file in tests/sipp/, e.g. one that answers busy).
+
+    `port`: listen there (a far end replaced on the gateway's port), else a free one.
+    `trace_messages`: keep every SIP message, so a test can read the INVITEs (`invites`)."""
 
     def __init__(
         self,
@@ -394,14 +397,18 @@ class Answerer:
         *,
         scenario: str = "answer.xml",
         extra: list[str] | None = None,
+        port: int = 0,
+        trace_messages: bool = False,
     ) -> None:
-        self.port = free_udp_tcp_port()
-        self.dir = workdir / f"sipp-{name}-{self.port}"
+        self.port = port or free_udp_tcp_port()
+        self.dir = workdir / f"sipp-{name}-{self.port}-{time.monotonic_ns()}"
         self.dir.mkdir(parents=True)
+        trace = ["-trace_msg", "-message_file", str(self.dir / "messages.log")]
         self.proc = subprocess.Popen(
             ["sipp", "-sf", str(SCENARIOS / scenario), "-i", "127.0.0.1"]
             + ["-p", str(self.port), "-mp", str(free_port(socket.SOCK_DGRAM))]
             + list(extra or [])
+            + (trace if trace_messages else [])
             + ["-nostdin", "-trace_stat", "-stf", str(self.dir / "stat.csv"), "-fd", "1"]
             + ["-trace_err", "-error_file", str(self.dir / "errors.log")],
             cwd=self.dir,
@@ -411,6 +418,12 @@ class Answerer:
         time.sleep(0.3)
         if self.proc.poll() is not None:
             raise RuntimeError(f"sipp answerer exited: {self.dir}")
+
+    def invites(self) -> list[str]:
+        """The INVITEs received so far, whole (with `trace_messages`)."""
+        path = self.dir / "messages.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return [m for m in re.split(r"\n(?=-{10,})", text) if "INVITE sip:" in m]
 
     def counts(self) -> dict[str, int]:
         path = self.dir / "stat.csv"

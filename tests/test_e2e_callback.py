@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-import socket
 import struct
-import subprocess
-import time
 import wave
 from decimal import Decimal
 from pathlib import Path
@@ -65,40 +62,6 @@ def write_prompt(path: Path, seconds: float = 0.15) -> None:
         w.writeframes(frames)
 
 
-class FarEnd:
-    """A sipp UAS on a given port (the `pstn` gateway's far end), tracing its messages, so one
-    line can answer busy and later answer."""
-
-    def __init__(self, workdir: Path, port: int, scenario: str) -> None:
-        self.dir = workdir / f"far-{scenario[:-4]}-{time.monotonic_ns()}"
-        self.dir.mkdir(parents=True)
-        self.proc = subprocess.Popen(
-            ["sipp", "-sf", str(realswitch.SCENARIOS / scenario), "-i", "127.0.0.1"]
-            + ["-p", str(port), "-mp", str(realswitch.free_port(socket.SOCK_DGRAM))]
-            + ["-nostdin", "-trace_msg", "-message_file", str(self.dir / "messages.log")]
-            + ["-trace_err", "-error_file", str(self.dir / "errors.log")],
-            cwd=self.dir,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        time.sleep(0.3)
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"sipp far end exited: {self.dir}")
-
-    def invites(self) -> list[str]:
-        path = self.dir / "messages.log"
-        text = path.read_text(errors="replace") if path.exists() else ""
-        return [m for m in re.split(r"\n(?=-{10,})", text) if "INVITE sip:" in m]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
 @pytest.fixture
 def office():
     customer = factories.customer()
@@ -122,7 +85,9 @@ def office():
 
 def start_stack(tmp_path: Path, customer, far_scenario: str):
     pstn_port = realswitch.free_udp_tcp_port()
-    far = FarEnd(tmp_path, pstn_port, far_scenario)
+    far = realswitch.Answerer(
+        tmp_path, "far", scenario=far_scenario, port=pstn_port, trace_messages=True
+    )
     phone = realswitch.Answerer(tmp_path, "phone-101", scenario="callback_phone.xml")
     portal = realswitch.Portal(tmp_path, database_url(), redis_url=settings.REDIS_URL)
     for key in PROMPT_KEYS + [f"digit_{d}" for d in range(10)]:
@@ -262,7 +227,13 @@ def test_a_busy_callers_line_gets_the_second_attempt(tmp_path, office):
 
         # The line is free now; five minutes pass (the due time the flow reads, moved).
         stack["far"].stop()
-        stack["far"] = FarEnd(tmp_path, stack["port"], "callback_far_end.xml")
+        stack["far"] = realswitch.Answerer(
+            tmp_path,
+            "far",
+            scenario="callback_far_end.xml",
+            port=stack["port"],
+            trace_messages=True,
+        )
         CallbackRequest.objects.filter(pk=request.pk).update(next_attempt_at=timezone.now())
         request = eventually(
             lambda: CallbackRequest.objects.filter(pk=request.pk, status="completed").first(),

@@ -97,38 +97,6 @@ def write_tone(path: Path, seconds: float = 0.05) -> None:
         w.writeframes(frames)
 
 
-class Peer:
-    """A sipp UAS on a given port (the `pstn` gateway's far end), tracing what it receives."""
-
-    def __init__(self, workdir: Path, port: int, scenario: str) -> None:
-        self.dir = workdir / f"far-{scenario[:-4]}-{time.monotonic_ns()}"
-        self.dir.mkdir(parents=True)
-        self.proc = subprocess.Popen(
-            ["sipp", "-sf", str(realswitch.SCENARIOS / scenario), "-i", "127.0.0.1"]
-            + ["-p", str(port), "-mp", str(realswitch.free_port(socket.SOCK_DGRAM))]
-            + ["-nostdin", "-trace_msg", "-message_file", str(self.dir / "messages.log")]
-            + ["-trace_err", "-error_file", str(self.dir / "errors.log")],
-            cwd=self.dir,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        time.sleep(0.3)
-        assert self.proc.poll() is None, f"sipp far end exited: {self.dir}"
-
-    def invites(self) -> list[str]:
-        path = self.dir / "messages.log"
-        text = path.read_text(errors="replace") if path.exists() else ""
-        return [m for m in re.split(r"\n(?=-{10,})", text) if "INVITE sip:" in m]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
 def header(message: str, name: str) -> str:
     match = re.search(rf"^{name}:\s*(.*)$", message, re.MULTILINE | re.IGNORECASE)
     return match.group(1) if match else ""
@@ -162,7 +130,9 @@ class Stack:
         for key in catalog.PROMPTS:
             write_tone(workdir / "prompts" / "ru" / f"{key}.wav")
         self.pstn_port = realswitch.free_udp_tcp_port()
-        self.far = Peer(workdir, self.pstn_port, far_scenario)
+        self.far = realswitch.Answerer(
+            workdir, "far", scenario=far_scenario, port=self.pstn_port, trace_messages=True
+        )
         self.portal = realswitch.Portal(
             workdir, database_url(), redis_url=settings.REDIS_URL, extra_env={"LOG_LEVEL": "INFO"}
         )
@@ -180,10 +150,12 @@ class Stack:
         eventually(lambda: Node.objects.filter(esl_state="connected").exists(), timeout=30)
         return self
 
-    def far_end(self, scenario: str) -> Peer:
+    def far_end(self, scenario: str) -> realswitch.Answerer:
         """The far end answers differently from now on (same port)."""
         self.far.stop()
-        self.far = Peer(self.work, self.pstn_port, scenario)
+        self.far = realswitch.Answerer(
+            self.work, "far", scenario=scenario, port=self.pstn_port, trace_messages=True
+        )
         return self.far
 
     def call(self, number: str, caller: str, *, keys: str = "", talk_ms: int = 3000) -> Path:
