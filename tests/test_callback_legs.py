@@ -182,3 +182,23 @@ def test_with_the_customers_aon_option_the_caller_sees_the_multichannel_number(
     eventually(lambda: originates(switch, "caller"), timeout=20)
     (caller,) = originates(switch, "caller")
     assert f"origination_caller_id_number={MULTICHANNEL.lstrip('+')}," in caller
+
+
+def test_a_late_result_for_an_attempt_the_database_ended_rings_nobody(switch, service, office):
+    """Call control keeps no plan of its own: when the database has ended an attempt (here: as
+    lost, as housekeeping does), the late "nobody answered" of its employee leg must not ring
+    the next employee on a remembered plan."""
+    from django.utils import timezone
+
+    from portal.callbacks.services import callback_attempt_lost
+
+    customer = office[0]
+    switch.never_answers("101")  # rings 20 s: 2 s at this double's pace
+    session = press_1_in_the_queue(switch, service, customer)
+    assert session.wait_closed(timeout=15)
+    eventually(lambda: originates(switch, "employee"), timeout=20)
+    attempt = CallbackAttempt.objects.get(status="dialing_employee")
+    callback_attempt_lost(attempt_id=attempt.pk, now=timezone.now())
+    time.sleep(4)  # past 101's ringing and its NO_ANSWER
+    assert len(originates(switch, "employee")) == 1, "rang 102 for an attempt that had ended"
+    assert not originates(switch, "caller")

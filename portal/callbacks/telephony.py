@@ -39,7 +39,7 @@ import json
 import logging
 import re
 import uuid as uuidlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from django.conf import settings
@@ -189,19 +189,14 @@ def phones_in_use(reply: str, domain: str) -> set[str]:
 class CallbackFlow(Flow):
     """See the module docstring."""
 
-    # Plans of attempts being dialled here, by attempt id: a cache of what
-    # `callback_attempt_plan` rebuilds from the database, so a restarted process carries on.
-    plans: dict = field(default_factory=dict)
-
-    def plan(self, attempt_id: int):
+    @staticmethod
+    def plan(attempt_id: int):
+        """The attempt's plan as the database has it now; None once it is finished. Read on
+        every event, never kept: a decision the database took meanwhile (the attempt ended, the
+        option went off) is never overruled by what this process remembered."""
         from portal.callbacks.services import callback_attempt_plan
 
-        if attempt_id not in self.plans:
-            plan = callback_attempt_plan(attempt_id=attempt_id)
-            if plan is None:
-                return None
-            self.plans[attempt_id] = plan
-        return self.plans[attempt_id]
+        return callback_attempt_plan(attempt_id=attempt_id)
 
     @staticmethod
     def legs(attempt_id: int) -> tuple[str, str]:
@@ -271,7 +266,6 @@ class CallbackFlow(Flow):
         for plan in callback_claim_due(now=timezone.now(), worker=ctx.node):
             if not self.caller_may_be_dialled(plan):
                 continue
-            self.plans[plan.attempt_id] = plan
             self.ring_employee(ctx, plan, 0)
 
     @staticmethod
@@ -314,7 +308,6 @@ class CallbackFlow(Flow):
                 break
             index += 1
         if index >= len(plan.candidates):
-            self.plans.pop(plan.attempt_id, None)
             callback_no_employee_free(attempt_id=plan.attempt_id, now=timezone.now())
             return
         leg_uuid = str(uuidlib.uuid4())
@@ -428,7 +421,6 @@ class CallbackFlow(Flow):
         if ok != "+OK":  # the caller did not answer: the employee is told goodbye
             if employee_uuid:
                 ctx.api(commands.uuid_kill(employee_uuid))
-            self.plans.pop(plan.attempt_id, None)
             cause = detail.strip() or "UNKNOWN"
             if cause == "ALLOTTED_TIMEOUT":  # the leg_timeout we set: rang out unanswered
                 cause = "NO_ANSWER"
@@ -450,7 +442,6 @@ class CallbackFlow(Flow):
             return
         # The employee left while the caller's phone rang: not the caller's attempt to lose.
         ctx.api(commands.uuid_kill(caller_uuid))
-        self.plans.pop(plan.attempt_id, None)
         services.callback_attempt_finished(
             attempt_id=plan.attempt_id,
             caller_answered=True,
@@ -492,7 +483,6 @@ class CallbackFlow(Flow):
             ):
                 self.on_employee_left_early(ctx, attempt)
             return  # otherwise the BACKGROUND_JOB of the ringing leg decides
-        self.plans.pop(leg.attempt_id, None)
         other = attempt.caller_uuid if leg.leg == "employee" else attempt.employee_uuid
         if other:
             ctx.api(commands.uuid_kill(other))  # "-ERR No such channel!" if it left first
@@ -509,7 +499,6 @@ class CallbackFlow(Flow):
         ringing the caller (or their prompt); the attempt is ours to repeat, not theirs."""
         from portal.callbacks import services
 
-        self.plans.pop(attempt.pk, None)
         if attempt.caller_uuid:
             ctx.api(commands.uuid_kill(attempt.caller_uuid))  # -ERR if it already ended
         services.callback_attempt_finished(
@@ -525,7 +514,6 @@ class CallbackFlow(Flow):
 
         leg = leg_of(call.variables)
         if leg is not None:
-            self.plans.pop(leg.attempt_id, None)
             callback_attempt_lost(attempt_id=leg.attempt_id, now=timezone.now())
 
 
