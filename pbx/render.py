@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import phonenumbers
 
-from pbx import destinations
+from pbx import causes, destinations
 from pbx.destinations import EmergencyRoute, OutboundPolicy
 from pbx.xmlbuild import (
     DIAL_STRING,
@@ -72,17 +72,7 @@ FLOW_REDIAL_OFFER = "redial_offer"
 FLOW_OUTBOUND = "outbound"
 FLOW_EMERGENCY = "emergency"  # never billed (portal.billing.services.call_charge)
 # Hangup causes of a call between phones that are offered auto-redial (portal.redial.rules).
-REDIAL_CAUSES = frozenset(
-    {
-        "USER_BUSY",
-        "USER_NOT_REGISTERED",
-        "SUBSCRIBER_ABSENT",
-        "NO_USER_RESPONSE",
-        "DESTINATION_OUT_OF_ORDER",
-        "NETWORK_OUT_OF_ORDER",
-        "RECOVERY_ON_TIMER_EXPIRE",
-    }
-)
+REDIAL_CAUSES = causes.BUSY | causes.UNREACHABLE
 SOCKET_FLOWS = {ACCESS: FLOW_FICTIVE_ACCESS, RETURN: FLOW_FICTIVE_RETURN, FICTIVE: FLOW_FICTIVE}
 
 PUBLIC_CONTEXT = "public"

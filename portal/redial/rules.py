@@ -37,22 +37,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-# Why a call failed, from the FreeSWITCH hangup cause of the callee's leg (recordings 02a-02c:
-# 486 -> USER_BUSY; a user with no registration -> USER_NOT_REGISTERED; an unknown user ->
-# SUBSCRIBER_ABSENT; 480 / a phone that never answers the INVITE -> NO_USER_RESPONSE).
+from pbx import causes
+
+# Why a call failed, from the FreeSWITCH hangup cause of the callee's leg (pbx.causes).
 BUSY = "busy"
 UNREACHABLE = "unreachable"
-BUSY_CAUSES = frozenset({"USER_BUSY"})
-UNREACHABLE_CAUSES = frozenset(
-    {
-        "USER_NOT_REGISTERED",
-        "SUBSCRIBER_ABSENT",
-        "NO_USER_RESPONSE",
-        "DESTINATION_OUT_OF_ORDER",
-        "NETWORK_OUT_OF_ORDER",
-        "RECOVERY_ON_TIMER_EXPIRE",
-    }
-)
+BUSY_CAUSES = causes.BUSY
+UNREACHABLE_CAUSES = causes.UNREACHABLE
 # A connection leg or a flash that rang out, or that we ended while it rang.
 RANG_CAUSES = frozenset({"NO_ANSWER", "NORMAL_CLEARING", "ORIGINATOR_CANCEL", "ALLOTTED_TIMEOUT"})
 DECLINED_CAUSES = frozenset({"CALL_REJECTED"})
