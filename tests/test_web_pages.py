@@ -388,3 +388,13 @@ def test_form_labels_are_capitalised_without_colons(customer):
         for text in labels:
             assert not text.rstrip().endswith(":"), (url, text)
             assert text[:1] == text[:1].upper(), (url, text)
+
+
+def test_the_menu_leads_to_callback_requests_and_exports(customer):
+    client = Client()
+    client.force_login(factories.user(customer, role="staff"))
+    html = client.get("/pbx/").content.decode()
+    menu = html[html.index('class="menu"') :]
+    assert 'href="/pbx/callbacks/"' in menu and "Обратный вызов" in menu
+    assert 'href="/pbx/exports/"' in menu
+    assert client.get("/pbx/callbacks/").status_code == 200
