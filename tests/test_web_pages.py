@@ -398,3 +398,12 @@ def test_the_menu_leads_to_callback_requests_and_exports(customer):
     assert 'href="/pbx/callbacks/"' in menu and "Обратный вызов" in menu
     assert 'href="/pbx/exports/"' in menu
     assert client.get("/pbx/callbacks/").status_code == 200
+
+
+def test_the_portal_pages_offer_the_language_switch_with_the_current_language_chosen(customer):
+    client = Client()
+    client.force_login(factories.user(customer))
+    html = client.get("/pbx/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'action="/i18n/setlang/"' in html
+    assert '<option value="en" selected>EN</option>' in html
+    assert '<option value="ru">RU</option>' in html
