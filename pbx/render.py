@@ -30,6 +30,7 @@ import phonenumbers
 
 from pbx import causes, destinations
 from pbx.destinations import EmergencyRoute, OutboundPolicy
+from pbx.dialplan import Contribution, DialledCall, InboundCall
 from pbx.xmlbuild import (
     DIAL_STRING,
     NOT_FOUND,
@@ -379,9 +380,21 @@ def _unavailable(condition, cause: str = "NORMAL_TEMPORARY_FAILURE"):
     action(condition, "hangup", cause)
 
 
-def _bridge_users(extensions: Iterable[str], domain: str) -> str:
-    """Simultaneous ring of users (`,` = all at once)."""
-    return ",".join(f"user/{ext}@{domain}" for ext in extensions)
+def _dial_employees(
+    call: InboundCall | DialledCall, employees: Sequence, features: Sequence[Contribution]
+) -> str:
+    """Simultaneous ring of the employees: each one's phones, or where a feature says (call
+    forwarding), its dial string."""
+    legs = []
+    for employee in employees:
+        extension = valid_extension(employee.extension)
+        if extension is None:
+            continue
+        dial = next(
+            (d for f in features if (d := f.employee_dial(call, employee)) is not None), None
+        )
+        legs.append(dial or f"user/{extension}@{call.domain}")
+    return ",".join(legs)
 
 
 @dataclass
@@ -392,6 +405,9 @@ class PublicCall:
     customer: object  # Customer
     employees: list = field(default_factory=list)  # active employees of number.department
     options: frozenset[str] = frozenset()
+    # The features' dialplan contributions (pbx.dialplan) and what each loaded for this call.
+    features: Sequence[Contribution] = ()
+    data: Mapping[str, object] = field(default_factory=dict)
 
 
 def render_public_dialplan(
@@ -420,11 +436,28 @@ def render_public_dialplan(
 
     number, customer, options = call.number, call.customer, frozenset(call.options)
     number_e164 = e164(number.e164, settings.region)
+    active = customer.status == "active" and number_e164 is not None
+    domain = sip_domain(customer.pk, settings.sip_domain)
+    inbound = InboundCall(
+        customer=customer,
+        number=number,
+        options=options,
+        settings=settings,
+        context=context,
+        domain=domain,
+        destination=destination,
+        employees=list(call.employees),
+        data=call.data,
+    )
+    if active:
+        for feature in call.features:
+            feature.inbound_screen(inbound)
     extension = sub(context, "extension", name=f"n{db_id(number.pk)}")
     condition = sub(
         extension, "condition", field="destination_number", expression=exact(destination)
     )
-    if customer.status != "active" or number_e164 is None:
+    inbound.extension, inbound.condition = extension, condition
+    if not active:
         _unavailable(condition)
         return serialise(root)
 
@@ -439,7 +472,8 @@ def render_public_dialplan(
     if CALL_RECORDING in options and kind not in SOCKET_FLOWS:
         _record(condition, customer.pk, number.pk)
 
-    domain = sip_domain(customer.pk, settings.sip_domain)
+    if kind in (MULTICHANNEL, REGULAR) and any(f.inbound_route(inbound) for f in call.features):
+        return serialise(root)
     if kind in SOCKET_FLOWS:
         _set(condition, "pbx_flow", SOCKET_FLOWS[kind])
         action(condition, "socket", settings.socket_data)
@@ -475,6 +509,7 @@ def render_public_dialplan(
             action(condition, "export", f"pbx_customer={db_id(customer.pk)}")
             action(condition, "export", f"pbx_number={db_id(number.pk)}")
         phones = [e for e in call.employees if e.is_active and valid_extension(e.extension)]
+        inbound.employees = phones
         # Auto-redial for a caller from outside: a number that rings one phone, busy or
         # unreachable, hands the call to the redial flow (a hunt group has the queue callback).
         redial = AUTO_REDIAL in options and len(phones) == 1
@@ -485,10 +520,12 @@ def render_public_dialplan(
                 _set(condition, "pbx_redial_callee", db_id(phones[0].pk))
             else:
                 _set(condition, "continue_on_fail", "true")
-            action(condition, "bridge", _bridge_users(extensions, domain))
+            action(condition, "bridge", _dial_employees(inbound, phones, call.features))
         if redial:
             _set(condition, "pbx_flow", FLOW_REDIAL_OFFER)
             action(condition, "socket", settings.socket_data)
+        for feature in call.features:
+            feature.after_bridge(inbound)
         action(condition, "hangup", "NO_ANSWER" if extensions else "SUBSCRIBER_ABSENT")
     else:
         action(condition, "hangup", "NO_ROUTE_DESTINATION")
@@ -556,12 +593,15 @@ def render_customer_dialplan(
     policy: OutboundPolicy | None = None,
     home_numbers: Iterable[str] = (),
     settings: RenderSettings,
+    features: Sequence[Contribution] = (),
+    data: Mapping[str, object] | None = None,
 ) -> str:
     """The `customer_<id>` context: what the customer's phones may dial.
 
     - an emergency number (pbx.destinations): the emergency route, always; an active extension
       of the customer wins over the short codes 101-104 (never over 112);
     - an extension of the same customer (`target`, an active Employee): ring its phones;
+    - what a feature renders for the destination (pbx.dialplan: a conference room, ...);
     - `queue_exit` (the public dialplan transfers here after the queue): with the callback
       option on and the caller having pressed 1, hand the call to the callback flow;
     - a valid number outside: its destination class decides (`policy`). A class the customer
@@ -584,6 +624,15 @@ def render_customer_dialplan(
     context = _context(section, customer_context(customer.pk))
     domain = sip_domain(customer.pk, settings.sip_domain)
     destination = destination or ""
+    dialled = DialledCall(
+        customer=customer,
+        destination=destination,
+        options=options,
+        settings=settings,
+        context=context,
+        domain=domain,
+        data=data or {},
+    )
 
     if destination == QUEUE_EXIT:
         extension = sub(context, "extension", name=QUEUE_EXIT)
@@ -638,11 +687,17 @@ def render_customer_dialplan(
             # (portal/redial/telephony.py); any other failure ends the call with its cause.
             _set(condition, "continue_on_fail", ",".join(sorted(REDIAL_CAUSES)))
             _set(condition, "pbx_redial_callee", db_id(target.pk))
-        action(condition, "bridge", _bridge_users([destination], domain))
+        dialled.target, dialled.employees, dialled.condition = target, [target], condition
+        action(condition, "bridge", _dial_employees(dialled, [target], features))
         if AUTO_REDIAL in options:
             _set(condition, "pbx_flow", FLOW_REDIAL_OFFER)
             action(condition, "socket", settings.socket_data)
+        for feature in features:
+            feature.after_bridge(dialled)
         action(condition, "hangup", "NO_ANSWER")
+        return serialise(root)
+
+    if any(feature.dialled(dialled) for feature in features):
         return serialise(root)
 
     outside = None
@@ -743,6 +798,8 @@ class Queue:
     # customer's own recording, else the generated prompt, in the customer's language).
     # Empty: the generated prompt under $${pbx_sounds_dir}.
     offer_sound: str = ""
+    # What each feature's `load_queues` gave for this queue's department (pbx.dialplan).
+    data: Mapping[str, object] = field(default_factory=dict, compare=False)
 
 
 _SOUND_PATH = re.compile(r"/[A-Za-z0-9_./-]+\Z")
@@ -759,7 +816,12 @@ def _offer_sound(queue: Queue) -> str:
     return f"$${{pbx_sounds_dir}}/{_language(queue.language)}/callback_offer.wav"
 
 
-def render_callcenter_config(queues: Iterable[Queue], *, settings: RenderSettings) -> str:
+def render_callcenter_config(
+    queues: Iterable[Queue],
+    *,
+    settings: RenderSettings,
+    features: Sequence[Contribution] = (),
+) -> str:
     """callcenter.conf: one queue per department that has a multichannel number, its employees
     as agents (`user/<ext>@<customer domain>`) and a tier per (agent, queue).
 
@@ -781,19 +843,26 @@ def render_callcenter_config(queues: Iterable[Queue], *, settings: RenderSetting
         if queue.callback:
             names.append(queue_name(queue.customer_id, queue.department_id, offer=False))
         for name in names:
-            q = sub(queues_el, "queue", name=name)
-            param(q, "strategy", "longest-idle-agent")
-            param(q, "moh-sound", "$${pbx_hold_music}")
+            params = {"strategy": "longest-idle-agent", "moh-sound": "$${pbx_hold_music}"}
             if queue.callback and name == names[0]:
                 interval = max(10, min(600, int(queue.announce_interval)))
-                param(q, "announce-sound", _offer_sound(queue))
-                param(q, "announce-frequency", str(interval))
-            param(q, "time-base-score", "system")
-            param(q, "max-wait-time", "0")
-            param(q, "max-wait-time-with-no-agent", "0")
-            param(q, "tier-rules-apply", "false")
-            param(q, "discard-abandoned-after", "60")
-            param(q, "abandoned-resume-allowed", "false")
+                params["announce-sound"] = _offer_sound(queue)
+                params["announce-frequency"] = str(interval)
+            params.update(
+                {
+                    "time-base-score": "system",
+                    "max-wait-time": "0",
+                    "max-wait-time-with-no-agent": "0",
+                    "tier-rules-apply": "false",
+                    "discard-abandoned-after": "60",
+                    "abandoned-resume-allowed": "false",
+                }
+            )
+            for feature in features:
+                feature.queue_params(queue, params)
+            q = sub(queues_el, "queue", name=name)
+            for key, value in params.items():
+                param(q, key, value)
         domain = sip_domain(queue.customer_id, settings.sip_domain)
         for agent in queue.agents:
             extension = valid_extension(agent.extension)

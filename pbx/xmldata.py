@@ -11,7 +11,7 @@ import re
 from django.conf import settings
 from django.db.models import Q
 
-from pbx import destinations, render
+from pbx import destinations, dialplan, render
 from pbx.render import RenderSettings
 from pbx.xmlbuild import NOT_FOUND, RenderError
 from pbx.xmlcache import Lookup, customer_scope
@@ -158,6 +158,8 @@ def public_dialplan(destination: str) -> tuple[str, int | None]:
                 customer=number.customer,
                 employees=employees,
                 options=enabled_options(number.customer_id),
+                features=dialplan.contributions(),
+                data=dialplan.load_inbound(number.customer_id, number),
             )
     owner = call.customer.pk if call is not None else None
     return render.render_public_dialplan(destination, call, settings=conf), owner
@@ -190,6 +192,8 @@ def customer_dialplan_xml(customer_id: int, destination: str) -> str:
         policy=callpolicy.outbound_policy(customer),
         home_numbers=home_numbers,
         settings=conf,
+        features=dialplan.contributions(),
+        data=dialplan.load_dialled(customer_id, destination),
     )
 
 
@@ -236,6 +240,7 @@ def callcenter_queues(only: str = "") -> list[render.Queue] | None:
         {row["customer_id"] for row in rows}, Option.CALLBACK
     )
     offers = _callback_offers(callback_customers)
+    loaded = dialplan.load_queues(department_ids)
     return [
         render.Queue(
             customer_id=row["customer_id"],
@@ -245,6 +250,9 @@ def callcenter_queues(only: str = "") -> list[render.Queue] | None:
             language=row["customer__language"],
             agents=tuple(agents.get(row["id"], ())),
             offer_sound=offers.get(row["customer_id"], ""),
+            data={
+                name: (by_department or {}).get(row["id"]) for name, by_department in loaded.items()
+            },
         )
         for row in rows
     ]
@@ -268,7 +276,9 @@ def configuration_xml(name: str, *, cc_queue: str = "") -> str:
     if queues is None:
         return NOT_FOUND
     try:
-        return render.render_callcenter_config(queues, settings=render_settings())
+        return render.render_callcenter_config(
+            queues, settings=render_settings(), features=dialplan.contributions()
+        )
     except RenderError:
         return NOT_FOUND
 
