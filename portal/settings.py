@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "portal.video",
     "portal.integrated",
     "portal.exports",
+    "portal.statistics",
     "pbx",
 ]
 
@@ -200,6 +201,12 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    # Plotly's JS from its PyPI package (the statistics' charts): served by us, never a CDN
+    "portal.statistics.finders.PlotlyFinder",
+]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / "media")))
 
