@@ -28,5 +28,6 @@ urlpatterns = [
     path("", include("portal.integrated.urls")),
     path("notifications/", include("portal.notifications.urls")),
     path("", include("portal.exports.urls")),
+    path("", include("portal.statistics.urls")),
     path("", include("portal.web.urls")),
 ]
