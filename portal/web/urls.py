@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from portal.statistics import views as statistics_views
 from portal.web import callpolicy_views, views
 from portal.web.login import LoginView
 
@@ -24,7 +25,7 @@ urlpatterns = [
     path("numbers/new/", views.number_create, name="number_create"),
     path("numbers/<int:pk>/", views.number_edit, name="number_edit"),
     path("ivr/", views.ivr, name="ivr"),
-    path("statistics/", views.statistics, name="statistics"),
+    path("statistics/", statistics_views.statistics, name="statistics"),
     path("more/", views.more, name="more"),
     path("profile/", views.profile, name="profile"),
     path("profile/password/", views.password_change, name="password_change"),

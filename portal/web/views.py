@@ -13,8 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import Prefetch
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -462,125 +461,6 @@ def ivr(request):
             "can_edit": request.user.is_customer_admin,
         },
     )
-
-
-def _months_back(first: dt.date, count: int) -> list[dt.date]:
-    months = [first]
-    while len(months) < count:
-        months.append((months[-1] - dt.timedelta(days=1)).replace(day=1))
-    return months
-
-
-STAT_CATEGORIES = [
-    Category.TARIFF,
-    Category.EXTRA_MULTICHANNEL_NUMBERS,
-    Category.EXTRA_NUMBERS,
-    Category.EXTRA_SERVICES,
-    Category.CALLS,
-]
-
-
-@customer_page
-@require_GET
-def statistics(request):
-    customer = request.customer
-    months = _months_back(customer_month(customer), 12)
-    totals = (
-        LedgerEntry.objects.filter(customer=customer, period_start__gte=months[-1])
-        .annotate(month=TruncMonth("period_start"))
-        .values("month", "kind", "category")
-        .annotate(total=Sum("amount"))
-    )
-    table = {m: {"charges": {}, "payments": 0} for m in months}
-    for row in totals:
-        month = row["month"]
-        if isinstance(month, dt.datetime):
-            month = month.date()
-        cell = table.get(month)
-        if cell is None:
-            continue
-        if row["kind"] == LedgerEntry.Kind.PAYMENT:
-            cell["payments"] += row["total"]
-        else:
-            cell["charges"][row["category"]] = (
-                cell["charges"].get(row["category"], 0) + row["total"]
-            )
-    rows = [
-        {
-            "month": m,
-            "charges": [table[m]["charges"].get(c, 0) for c in STAT_CATEGORIES],
-            "total": sum(table[m]["charges"].values()),
-            "payments": table[m]["payments"],
-        }
-        for m in months
-    ]
-    return render(
-        request,
-        "web/statistics.html",
-        {
-            "rows": rows,
-            "categories": [Category(c).label for c in STAT_CATEGORIES],
-            "balance": selectors.customer_balance(customer),
-            "calls": calls_summary(customer, since=timezone.now() - STATS_WINDOW),
-            "callbacks": callback_summary(customer, since=timezone.now() - STATS_WINDOW),
-            "video": video_summary(customer, since=timezone.now() - STATS_WINDOW),
-            "window_days": STATS_WINDOW.days,
-        },
-    )
-
-
-STATS_WINDOW = dt.timedelta(days=30)
-
-
-def video_summary(customer, *, since: dt.datetime) -> dict:
-    """Video-assistant sessions since `since`: created, held (a call took place), annotations."""
-    from django.db.models import Count, Q, Sum
-
-    from portal.video.models import VideoSession
-
-    return VideoSession.objects.filter(customer=customer, created_at__gte=since).aggregate(
-        total=Count("id"),
-        held=Count("id", filter=Q(started_at__isnull=False)),
-        annotations=Sum("annotations", default=0),
-    )
-
-
-def calls_summary(customer, *, since: dt.datetime) -> list[dict]:
-    """Finished calls since `since` per direction: how many, how many answered, minutes."""
-    from django.db.models import Count, Q
-
-    from portal.calls.models import CallRecord
-
-    rows = (
-        CallRecord.objects.filter(customer=customer, started_at__gte=since)
-        .values("direction")
-        .annotate(
-            total=Count("id"),
-            answered=Count("id", filter=Q(billsec__gt=0)),
-            seconds=Sum("billsec"),
-        )
-    )
-    by_direction = {row["direction"]: row for row in rows}
-    return [
-        {
-            "direction": value,
-            "label": label,
-            "total": by_direction.get(value, {}).get("total", 0),
-            "answered": by_direction.get(value, {}).get("answered", 0),
-            "minutes": round((by_direction.get(value, {}).get("seconds") or 0) / 60),
-        }
-        for value, label in CallRecord.Direction.choices
-    ]
-
-
-def callback_summary(customer, *, since: dt.datetime) -> list[tuple[str, str, int]]:
-    """Callback requests since `since`: (status, label, count), then the total."""
-    from portal.callbacks.models import CallbackRequest
-    from portal.callbacks.selectors import callback_stats
-
-    counts = callback_stats(customer, since=since)
-    rows = [(s.value, s.label, counts[s.value]) for s in CallbackRequest.Status]
-    return [*rows, ("total", _("Всего"), counts["total"])]
 
 
 @customer_page
