@@ -140,8 +140,10 @@ OPTIONS = [
         "Чёрный список",
         "Blacklist",
         "20",
-        "Звонки с этих номеров отклоняются.",
-        "Calls from these numbers are rejected.",
+        "Входящие звонки с номеров и префиксов из вашего списка отклоняются (занято или "
+        "сообщение), отклонённые звонки видны в журнале.",
+        "Incoming calls from the numbers and prefixes on your list are rejected (busy or a "
+        "message); rejected calls are shown in a log.",
     ),
     (
         "moh",
@@ -164,8 +166,10 @@ OPTIONS = [
         "Интеграция с CRM",
         "CRM integration",
         "100",
-        "Карточка клиента при звонке.",
-        "Customer card on incoming calls.",
+        "Карточка звонящего (номер, имя, история звонков и заметки) у ответившего сотрудника "
+        "и подписанные события звонка на ваш веб-хук.",
+        "A caller card (number, name, call history and notes) for the answering employee, "
+        "and signed call events sent to your webhook.",
     ),
 ]
 

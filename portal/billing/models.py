@@ -76,6 +76,8 @@ class Option(models.Model):
     FICTIVE_NUMBERS = "fictive_numbers"
     INTEGRATED_NUMBER = "integrated_number"
     VIDEO_ASSISTANT = "video_assistant"
+    BLACKLIST = "blacklist"
+    CRM = "crm"
 
     code = models.SlugField(max_length=40, unique=True)
     name_ru = models.CharField(max_length=120)
