@@ -78,6 +78,7 @@ class Option(models.Model):
     VIDEO_ASSISTANT = "video_assistant"
     BLACKLIST = "blacklist"
     CRM = "crm"
+    IVR = "ivr"
 
     code = models.SlugField(max_length=40, unique=True)
     name_ru = models.CharField(max_length=120)
