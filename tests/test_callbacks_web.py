@@ -6,9 +6,13 @@ import datetime as dt
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from portal.billing import services as billing_services
+from portal.callbacks import services as callback_services
 from portal.callbacks.models import CallbackAttempt, CallbackRequest
+from portal.calls.services import cdr_ingest
 from portal.directory.models import PhoneNumber
 from portal.tenants.models import ApiToken, User
 from tests import factories
@@ -219,3 +223,178 @@ def test_the_api_is_read_only(api, data):
     url = f"/api/v1/callbacks/{data['done'].pk}/"
     assert api.delete(url).status_code == 405
     assert CallbackRequest.objects.filter(pk=data["done"].pk).exists()
+
+
+# -- staff act on requests: call now, done, cancel; the caller getting through -------------------
+
+
+def act(client, r, action, **extra):
+    return client.post(f"/pbx/callbacks/{r.pk}/act/", {"action": action, **extra})
+
+
+@pytest.fixture
+def pending(customer, data):
+    billing_services.option_set(customer=customer, code="callback", enabled=True)
+    now = timezone.now()
+    r = make_request(
+        customer, data["sales"], caller="+79160000003", created=now - 2 * MIN, origin_uuid="p1"
+    )
+    r.next_attempt_at = now + 3 * MIN  # waiting for the 5-minute retry, say
+    r.save(update_fields=["next_attempt_at"])
+    return r
+
+
+@pytest.mark.django_db
+def test_call_now_makes_the_request_due_and_call_control_claims_it(
+    admin_client, admin_user, pending
+):
+    before = timezone.now()
+    response = act(admin_client, pending, "call_now")
+    assert response.status_code == 302 and response["Location"] == f"/pbx/callbacks/{pending.pk}/"
+    pending.refresh_from_db()
+    assert pending.status == "pending" and before <= pending.next_attempt_at <= timezone.now()
+    assert pending.handled_by == admin_user and pending.handled_at >= before
+    # Nothing was dialled by the web process: call control's claim (CAS) takes it.
+    plans = callback_services.callback_claim_due(now=timezone.now(), worker="node-1")
+    assert [p.request_id for p in plans] == [pending.pk]
+    pending.refresh_from_db()
+    assert pending.status == "dialing"
+    # Now it is being dialled: staff can no longer cancel it.
+    response = act(admin_client, pending, "cancel")
+    pending.refresh_from_db()
+    assert pending.status == "dialing"
+    page = admin_client.get(response["Location"]).content.decode()
+    assert "Сейчас идёт вызов" in page
+
+
+@pytest.mark.django_db
+def test_cancel_and_done_close_the_request_and_show_who_handled_it(admin_client, pending, data):
+    response = act(admin_client, pending, "cancel", next="/pbx/callbacks/?status=pending")
+    assert response["Location"] == "/pbx/callbacks/?status=pending"
+    pending.refresh_from_db()
+    assert pending.status == "cancelled" and pending.close_reason == "cancelled by staff"
+    assert pending.closed_at is not None
+    html = admin_client.get(f"/pbx/callbacks/{pending.pk}/").content.decode()
+    assert "отменён сотрудником" in html and "data-handled" in html
+    # A failed request may be marked done (reached some other way) but not cancelled.
+    failed = data["failed"]
+    act(admin_client, failed, "cancel")
+    failed.refresh_from_db()
+    assert failed.status == "failed"
+    act(admin_client, failed, "done")
+    failed.refresh_from_db()
+    assert failed.status == "completed" and failed.close_reason == "marked done by staff"
+    # A conversation that took place stays as it was.
+    for action in ("call_now", "done", "cancel"):
+        act(admin_client, data["done"], action)
+    data["done"].refresh_from_db()
+    assert data["done"].status == "completed" and data["done"].close_reason == "connected"
+
+
+@pytest.mark.django_db
+def test_call_now_reopens_a_failed_request_for_one_more_attempt(admin_client, pending, data):
+    act(admin_client, pending, "cancel")
+    act(admin_client, pending, "call_now")
+    pending.refresh_from_db()
+    assert pending.status == "pending" and pending.closed_at is None
+    assert pending.first_attempt_deadline > timezone.now() + 9 * MIN
+    # The caller already has an open request in the department: no second one.
+    failed = data["failed"]
+    make_request(failed.customer, failed.department, caller=failed.caller_number, origin_uuid="x")
+    act(admin_client, failed, "call_now")
+    failed.refresh_from_db()
+    assert failed.status == "failed"
+
+
+@pytest.mark.django_db
+def test_call_now_is_refused_while_the_option_is_off(admin_client, customer, pending):
+    billing_services.option_set(customer=customer, code="callback", enabled=False)
+    response = act(admin_client, pending, "call_now")
+    pending.refresh_from_db()
+    assert pending.next_attempt_at > timezone.now()
+    assert "отключена" in admin_client.get(response["Location"]).content.decode()
+
+
+@pytest.mark.django_db
+def test_staff_act_on_their_departments_requests_only(client, customer, pending, data):
+    staff = factories.user(customer, role=User.Role.DEPARTMENT_STAFF, username="anna")
+    client.force_login(staff)
+    assert act(client, pending, "done").status_code == 403
+    assert "data-actions" not in client.get(f"/pbx/callbacks/{pending.pk}/").content.decode()
+    staff.departments.add(data["sales"])
+    assert act(client, pending, "done").status_code == 302
+    pending.refresh_from_db()
+    assert pending.status == "completed" and pending.handled_by == staff
+
+
+@pytest.mark.django_db
+def test_hostile_requests_change_nothing(client, admin_client, admin_user, pending, data):
+    theirs = data["theirs"]
+    assert act(admin_client, theirs, "cancel").status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.status == "pending"
+    assert admin_client.get(f"/pbx/callbacks/{pending.pk}/act/").status_code == 405
+    response = act(admin_client, pending, "drop table")
+    pending.refresh_from_db()
+    assert response.status_code == 302 and pending.status == "pending"
+    # Somewhere else to go back to: refused, back to the request.
+    response = act(admin_client, pending, "done", next="https://evil.example/")
+    assert response["Location"] == f"/pbx/callbacks/{pending.pk}/"
+    # Without the CSRF token.
+    client.handler.enforce_csrf_checks = True
+    client.force_login(admin_user)
+    assert act(client, data["failed"], "done").status_code == 403
+    data["failed"].refresh_from_db()
+    assert data["failed"].status == "failed"
+    client.logout()
+    assert act(client, data["failed"], "done").status_code in (302, 403)
+    data["failed"].refresh_from_db()
+    assert data["failed"].status == "failed"
+
+
+def inbound_cdr(uuid, *, customer, caller, callee, answered=True, started=None):
+    start = int((started or timezone.now()).timestamp())
+    return {
+        "Unique-ID": uuid,
+        "Caller-ANI": caller,
+        "Caller-Destination-Number": callee,
+        "Caller-Context": "public",
+        "Hangup-Cause": "NORMAL_CLEARING",
+        "variable_pbx_customer": str(customer.pk),
+        "variable_start_epoch": str(start),
+        "variable_answer_epoch": str(start + 5) if answered else "0",
+        "variable_end_epoch": str(start + 65),
+        "variable_billsec": "60" if answered else "0",
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_closes_when_the_caller_gets_through_to_the_department(customer, pending, data):
+    other_customer = data["theirs"].customer
+    number = pending.number.e164
+    # Not answered, to another number, from someone else, another customer's CDR: no change.
+    cdr_ingest(
+        inbound_cdr("a1", customer=customer, caller="79160000003", callee=number, answered=False),
+        source="event",
+    )
+    cdr_ingest(
+        inbound_cdr("a2", customer=customer, caller="79160000003", callee="+74990000000"),
+        source="event",
+    )
+    cdr_ingest(
+        inbound_cdr("a3", customer=customer, caller="79160000009", callee=number), source="event"
+    )
+    cdr_ingest(
+        inbound_cdr("a4", customer=other_customer, caller="79160000003", callee=number),
+        source="event",
+    )
+    pending.refresh_from_db()
+    assert pending.status == "pending"
+    # The caller's own answered call to the department's number: "дозвонился сам".
+    cdr_ingest(
+        inbound_cdr("a5", customer=customer, caller="79160000003", callee=number.lstrip("+")),
+        source="event",
+    )
+    pending.refresh_from_db()
+    assert pending.status == "completed" and pending.close_reason == "caller got through"
+    assert callback_services.reason_text(pending.close_reason) == "дозвонился сам"

@@ -85,6 +85,10 @@ REASON_WINDOW = "no employee free within 10 minutes"
 REASON_NO_ANSWER = "caller did not answer"
 REASON_UNREACHABLE = "caller number unreachable"
 REASON_OPTION_OFF = "callback option switched off"
+REASON_STAFF_DONE = "marked done by staff"
+REASON_STAFF_CANCELLED = "cancelled by staff"
+# An answered call from the caller's number to the department's number came in meanwhile.
+REASON_GOT_THROUGH = "caller got through"
 
 
 @dataclass(frozen=True)
@@ -414,3 +418,61 @@ def on_attempt_lost(
 def abandoned(req: Request, attempt: Attempt | None, *, now: dt.datetime) -> bool:
     """Has the worker holding this claim gone silent (claim expired)?"""
     return req.status == DIALING and req.claim_expires_at is not None and req.claim_expires_at < now
+
+
+# -- what staff do in the portal, and the caller getting through on their own -----------------
+
+
+def staff_call_now(
+    req: Request, *, now: dt.datetime, policy: Policy = DEFAULT_POLICY
+) -> tuple[Request, list]:
+    """Staff press "Позвонить сейчас": the request is due now, with a fresh window to start in.
+
+    A pending request just becomes due; a failed or cancelled one is reopened (one attempt
+    more: a no-answer then fails it again). A request being dialled, or one that ended in a
+    conversation, does not move. Call control claims it on its next tick like any other: the
+    web process never dials."""
+    if req.status == DIALING or req.status == COMPLETED or req.current_attempt_id is not None:
+        return req, []
+    window_end = now + policy.first_attempt_window
+    new = replace(
+        req,
+        status=PENDING,
+        next_attempt_at=now,
+        claim_expires_at=None,
+        close_reason="",
+        closed_at=None,
+    )
+    if req.attempts_made == 0:
+        new = replace(new, first_attempt_deadline=max(req.first_attempt_deadline, window_end))
+    else:
+        new = replace(
+            new,
+            attempts_made=min(req.attempts_made, policy.max_attempts - 1),
+            retry_deadline=max(req.retry_deadline or now, window_end),
+        )
+    return new, []
+
+
+def staff_close(req: Request, *, done: bool, now: dt.datetime) -> tuple[Request, list]:
+    """Staff mark a request done (they reached the caller some other way) or cancel it.
+
+    Only a request nobody is dialling moves: a pending one either way, a failed one may still
+    be marked done. A call in progress ends on its own."""
+    if req.status == PENDING and req.current_attempt_id is None:
+        if done:
+            return _close(req, COMPLETED, REASON_STAFF_DONE, now), []
+        return _close(req, CANCELLED, REASON_STAFF_CANCELLED, now), []
+    if req.status == FAILED and done:
+        return _close(req, COMPLETED, REASON_STAFF_DONE, now), []
+    return req, []
+
+
+def caller_got_through(req: Request, *, now: dt.datetime) -> tuple[Request, list]:
+    """An answered call from the caller to the department's number ended: nothing to call back.
+
+    Only a pending request closes; one being dialled finishes its attempt (the caller may
+    well pick up), a closed one stays as it was."""
+    if req.status != PENDING or req.current_attempt_id is not None:
+        return req, []
+    return _close(req, COMPLETED, REASON_GOT_THROUGH, now), []

@@ -7,6 +7,7 @@ the rules, services.py for the write path).
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -64,6 +65,16 @@ class CallbackRequest(models.Model):
     )
     origin_uuid = models.CharField(max_length=64, unique=True)
     close_reason = models.CharField(max_length=200, blank=True)
+    # The portal user who last acted on the request (called now, marked done, cancelled).
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("кто обработал"),
+    )
+    handled_at = models.DateTimeField(_("когда обработан"), null=True, blank=True)
     created_at = models.DateTimeField(_("создан"))
     closed_at = models.DateTimeField(_("закрыт"), null=True, blank=True)
 

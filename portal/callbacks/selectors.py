@@ -39,7 +39,7 @@ def callback_requests(
         else:
             qs = qs.filter(created_at__date__lte=date_to)
     attempts = CallbackAttempt.objects.select_related("employee").order_by("started_at", "id")
-    return qs.select_related("department", "number", "employee").prefetch_related(
+    return qs.select_related("department", "number", "employee", "handled_by").prefetch_related(
         Prefetch("attempts", queryset=attempts)
     )
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, Max, OuterRef, Q
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from pbx.render import outbound_number
@@ -31,6 +31,7 @@ from portal.billing.models import Option, OptionPeriod
 from portal.billing.selectors import option_enabled, options_enabled
 from portal.callbacks import flow
 from portal.callbacks.models import CallbackAttempt, CallbackRequest
+from portal.calls.models import CallRecord
 from portal.calls.recordings import recording_register
 from portal.directory import phone
 from portal.directory.models import Employee, PhoneNumber
@@ -104,6 +105,7 @@ _REQUEST_FIELDS = {
     "status": "status",
     "attempts_made": "attempts_made",
     "next_attempt_at": "next_attempt_at",
+    "first_attempt_deadline": "first_attempt_deadline",
     "retry_deadline": "retry_deadline",
     "current_attempt_id": "current_attempt_id",
     "claim_expires_at": "claim_expires_at",
@@ -174,6 +176,9 @@ _REASON_TEXT = {
     flow.REASON_UNREACHABLE: lambda: _("номер абонента недоступен"),
     flow.REASON_OPTION_OFF: lambda: _("опция «Обратный вызов» отключена"),
     flow.REASON_CONNECTED: lambda: _("разговор состоялся"),
+    flow.REASON_STAFF_DONE: lambda: _("отмечен выполненным"),
+    flow.REASON_STAFF_CANCELLED: lambda: _("отменён сотрудником"),
+    flow.REASON_GOT_THROUGH: lambda: _("дозвонился сам"),
 }
 
 
@@ -680,3 +685,105 @@ def _expire(request_id: int, *, now: dt.datetime) -> str:
         _dispatch(r, commands)
     log.info("callback %s %s: %s", r.pk, new.status, new.close_reason)
     return new.status
+
+
+# -- staff in the portal ----------------------------------------------------------------------
+
+STAFF_ACTIONS = ("call_now", "done", "cancel")
+
+
+def callback_request_act(
+    *, customer_id: int, request_id: int, action: str, user, now: dt.datetime
+) -> CallbackRequest:
+    """A person of the customer acts on a request: "call_now" (due now; call control's next
+    tick claims it by compare-and-swap, the web process never dials), "done" or "cancel".
+
+    The row is locked, so an action and a claim never both win: a request call control took
+    in the meantime is "dialing" and moves no more. Records who acted and when. Raises
+    CallbackRequest.DoesNotExist for another customer's request and ValidationError (with a
+    message for the person) when the request cannot move that way now."""
+    if action not in STAFF_ACTIONS:
+        raise ValidationError(_("Неизвестное действие."), code="unknown_action")
+    with transaction.atomic():
+        r = _locked_request_of(customer_id, request_id)
+        state = _request_state(r)
+        if action == "call_now":
+            if not option_enabled(customer_id, Option.CALLBACK):
+                raise ValidationError(
+                    _("Опция «Обратный вызов» отключена: позвонить нельзя."), code="option_off"
+                )
+            if state.status in flow.CLOSED:
+                twin = _open_request(r.department_id, r.caller_number, lock=True)
+                if twin is not None and twin.pk != r.pk:
+                    raise ValidationError(
+                        _("У этого абонента уже есть открытая заявка в отдел."), code="twin"
+                    )
+            new, _commands = flow.staff_call_now(state, now=now, policy=POLICY)
+        else:
+            new, _commands = flow.staff_close(state, done=action == "done", now=now)
+        if new == state:
+            raise ValidationError(_refusal(r), code="not_now")
+        _save_request(r, new, handled_by=user, handled_at=now)
+    log.info("callback %s: %s by user %s", r.pk, action, getattr(user, "pk", None))
+    return r
+
+
+def _refusal(r: CallbackRequest) -> str:
+    if r.status == flow.DIALING:
+        return _("Сейчас идёт вызов: дождитесь его окончания.")
+    if r.status == flow.COMPLETED:
+        return _("Заявка уже выполнена.")
+    return _("С заявкой в этом состоянии так поступить нельзя.")
+
+
+def _locked_request_of(customer_id: int, request_id: int) -> CallbackRequest:
+    return (
+        CallbackRequest.objects.select_for_update(of=("self",))
+        .select_related("customer", "department")
+        .get(pk=request_id, customer_id=customer_id)
+    )
+
+
+def callbacks_close_got_through(*, call_record_ids: list[int]) -> int:
+    """Close the pending requests whose caller got through on their own: an answered inbound
+    call from the caller's number to the department's number, started after the request was
+    made. Returns how many requests closed ("дозвонился сам")."""
+    calls = CallRecord.objects.filter(
+        pk__in=call_record_ids,
+        direction=CallRecord.Direction.INBOUND,
+        customer__isnull=False,
+        answered_at__isnull=False,
+        billsec__gt=0,
+    ).values_list("customer_id", "caller_number", "callee_number", "variables", "started_at")
+    closed = 0
+    for customer_id, caller_raw, callee_raw, variables, started_at in calls:
+        caller = _caller_e164(caller_raw)
+        called = _caller_e164((variables or {}).get("pbx_number") or callee_raw)
+        if caller is None or called is None:
+            continue
+        pending = CallbackRequest.objects.filter(
+            customer_id=customer_id,
+            caller_number=caller,
+            number__e164=called,
+            status=flow.PENDING,
+            created_at__lte=started_at,
+        ).values_list("id", flat=True)
+        for request_id in pending:
+            with transaction.atomic():
+                r = _locked_request(request_id)
+                if r is None:
+                    continue
+                state = _request_state(r)
+                new, _commands = flow.caller_got_through(state, now=timezone.now())
+                if new != state:
+                    _save_request(r, new)
+                    closed += 1
+                    log.info("callback %s: the caller got through on their own", r.pk)
+    return closed
+
+
+def on_cdr_batch_ingested(sender, *, records: list[dict], **kwargs) -> None:
+    """A written CDR batch may hold the caller's own call that got through (see above)."""
+    complete = [r["call_record_id"] for r in records if r["complete"]]
+    if complete:
+        callbacks_close_got_through(call_record_ids=complete)

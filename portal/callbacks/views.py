@@ -1,6 +1,7 @@
 """Portal pages of the queue callback: the list of requests (with filters) and one request.
 
-Everyone of the customer may look (admins and department staff); nothing here writes. Every
+Everyone of the customer may look (admins and department staff). Admins, and staff of the
+request's department, may act on a request (call now, mark done, cancel: POST, CSRF). Every
 lookup goes through `request.customer`, so another tenant's request or recording is a 404.
 """
 
@@ -10,16 +11,20 @@ from pathlib import Path
 
 from django import forms
 from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from portal.billing.models import Option
 from portal.billing.selectors import option_enabled
-from portal.callbacks import selectors
+from portal.callbacks import selectors, services
 from portal.callbacks.models import CallbackAttempt, CallbackRequest
 from portal.callbacks.services import reason_text
 from portal.directory.models import Department
@@ -71,8 +76,14 @@ def callback_list(request):
         request.GET.get("page")
     )
     page.object_list = list(page.object_list)
+    own = (
+        None
+        if request.user.is_customer_admin
+        else set(request.user.departments.values_list("pk", flat=True))
+    )
     for r in page.object_list:
         r.reason_text = reason_text(r.close_reason) if r.close_reason else ""
+        r.actions = available_actions(r) if own is None or r.department_id in own else []
     query = request.GET.copy()
     query.pop("page", None)
     since = timezone.now() - timezone.timedelta(days=30)
@@ -97,8 +108,68 @@ def callback_detail(request, pk: int):
     return render(
         request,
         "callbacks/detail.html",
-        {"r": r, "reason": reason_text(r.close_reason) if r.close_reason else ""},
+        {
+            "r": r,
+            "reason": reason_text(r.close_reason) if r.close_reason else "",
+            "actions": available_actions(r) if may_act(request.user, r) else [],
+        },
     )
+
+
+def may_act(user, r: CallbackRequest) -> bool:
+    """Admins act on every request of their customer; staff on their departments' only."""
+    if user.is_customer_admin:
+        return True
+    return user.departments.filter(pk=r.department_id).exists()
+
+
+def available_actions(r: CallbackRequest) -> list[tuple[str, str]]:
+    """(action, button label) that make sense for the request's state (the service re-checks)."""
+    if r.status == CallbackRequest.Status.PENDING:
+        return [
+            ("call_now", _("Позвонить сейчас")),
+            ("done", _("Отметить выполненным")),
+            ("cancel", _("Отменить")),
+        ]
+    if r.status in (CallbackRequest.Status.FAILED, CallbackRequest.Status.CANCELLED):
+        actions = [("call_now", _("Позвонить сейчас"))]
+        if r.status == CallbackRequest.Status.FAILED:
+            actions.append(("done", _("Отметить выполненным")))
+        return actions
+    return []
+
+
+DONE_MESSAGES = {
+    "call_now": _("Заявка поставлена на звонок: система позвонит в ближайшие секунды."),
+    "done": _("Заявка отмечена выполненной."),
+    "cancel": _("Заявка отменена."),
+}
+
+
+@customer_page(staff_may_write=True)
+@require_POST
+def callback_act(request, pk: int):
+    r = get_object_or_404(CallbackRequest.objects.filter(customer=request.customer), pk=pk)
+    if not may_act(request.user, r):
+        raise PermissionDenied("not this department's staff")
+    action = request.POST.get("action", "")
+    back = reverse("callbacks:detail", args=[r.pk])
+    nxt = request.POST.get("next", "")
+    if nxt and url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}):
+        back = nxt
+    try:
+        services.callback_request_act(
+            customer_id=request.customer.pk,
+            request_id=r.pk,
+            action=action,
+            user=request.user,
+            now=timezone.now(),
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(back)
+    messages.success(request, DONE_MESSAGES[action])
+    return redirect(back)
 
 
 @customer_page
