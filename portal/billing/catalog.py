@@ -150,16 +150,22 @@ OPTIONS = [
         "Своя музыка ожидания",
         "Custom hold music",
         "80",
-        "Ваша мелодия в очереди.",
-        "Your own music while callers wait.",
+        "Ваша музыка вместо стандартной для звонящих на ваши номера: в очереди и на удержании; "
+        "для каждого отдела своя, если нужно.",
+        "Your own music instead of the stock one for people calling your numbers: while they wait "
+        "in a queue and while on hold; one per department if you like.",
     ),
     (
         "conference",
         "Конференц-связь",
         "Conference calls",
         "60",
-        "Комнаты для конференций.",
-        "Conference rooms.",
+        "Комнаты конференций по добавочному или номеру, с PIN-кодом, лимитом участников и "
+        "записью (при включённой записи разговоров); в портале видно, кто в комнате, можно "
+        "выключить участнику микрофон или отключить его.",
+        "Conference rooms reached by an extension or a number, with a PIN, a member limit and "
+        "recording (when call recording is on); the portal shows who is in a room and can mute "
+        "or remove a member.",
     ),
     (
         "crm",

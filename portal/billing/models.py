@@ -76,6 +76,8 @@ class Option(models.Model):
     FICTIVE_NUMBERS = "fictive_numbers"
     INTEGRATED_NUMBER = "integrated_number"
     VIDEO_ASSISTANT = "video_assistant"
+    MOH = "moh"
+    CONFERENCE = "conference"
     BLACKLIST = "blacklist"
     CRM = "crm"
     IVR = "ivr"
