@@ -81,6 +81,8 @@ class Option(models.Model):
     BLACKLIST = "blacklist"
     CRM = "crm"
     IVR = "ivr"
+    VOICEMAIL = "voicemail"
+    CALL_FORWARDING = "call_forwarding"
 
     code = models.SlugField(max_length=40, unique=True)
     name_ru = models.CharField(max_length=120)
