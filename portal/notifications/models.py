@@ -116,10 +116,14 @@ class PortalNotice(models.Model):
             )
         ]
 
+    @property
+    def url(self) -> str:
+        return _own_path((self.notification.payload or {}).get("url"))
+
     def as_message(self) -> dict:
         """What the browser gets over the websocket (and the JSON of the notices page)."""
         n = self.notification
-        return {
+        message = {
             "id": self.pk,
             "kind": n.kind,
             "title": n.title,
@@ -128,3 +132,13 @@ class PortalNotice(models.Model):
             "created_at": n.created_at.isoformat(),
             "read": self.read_at is not None,
         }
+        if self.url:  # where the notice leads (an operator's call card); only our own paths
+            message["url"] = self.url
+        return message
+
+
+def _own_path(value) -> str:
+    """A path of this site (starts with one "/"), else nothing: never a link elsewhere."""
+    if isinstance(value, str) and value.startswith("/") and not value.startswith("//"):
+        return value[:300]
+    return ""

@@ -23,7 +23,14 @@
     item.setAttribute("role", "status");
     var title = document.createElement("strong");
     title.textContent = notice.title;
-    item.appendChild(title);
+    if (notice.url && notice.url.charAt(0) === "/" && notice.url.charAt(1) !== "/") {
+      var link = document.createElement("a");  // an operator's call card, say
+      link.href = notice.url;
+      link.appendChild(title);
+      item.appendChild(link);
+    } else {
+      item.appendChild(title);
+    }
     if (notice.body) {
       var body = document.createElement("p");
       body.textContent = notice.body;
