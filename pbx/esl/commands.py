@@ -39,6 +39,8 @@ __all__ = [
     "bridge_dial_string",
     "callcenter_agent_status",
     "callcenter_queue_reload",
+    "conference_json_list",
+    "conference_member",
     "e164",
     "event_plain",
     "gateway_target",
@@ -546,3 +548,26 @@ def sendmsg_bridge(
     if event_uuid is not None:
         lines.append(f"Event-UUID: {_uuid(event_uuid, 'event uuid')}")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- conference rooms
+# (portal/conference: live members listed in the portal, muted or removed from it)
+
+#: our conference names only: c<customer id>_r<room id> (pbx: never a name a customer typed)
+_CONFERENCE = re.compile(r"c[1-9][0-9]{0,17}_r[1-9][0-9]{0,17}\Z")
+_MEMBER_ID = re.compile(r"[1-9][0-9]{0,9}\Z")
+CONFERENCE_MEMBER_ACTIONS = frozenset({"mute", "unmute", "kick"})
+
+
+def conference_member(conference: str, action: str, member_id: int | str) -> str:
+    """``conference <c12_r5> mute|unmute|kick <member id>`` (answers ``OK mute 3``; an
+    unknown room ``Conference c12_r5 not found``, an unknown member ``Non-Existant ID 7``)."""
+    if action not in CONFERENCE_MEMBER_ACTIONS:
+        raise CommandError(f"conference member action {action!r}")
+    name = _match(_CONFERENCE, conference, "conference name")
+    return f"conference {name} {action} {_match(_MEMBER_ID, member_id, 'member id')}"
+
+
+def conference_json_list() -> str:
+    """``conference json_list``: every conference on the node with its members, as JSON."""
+    return "conference json_list"
