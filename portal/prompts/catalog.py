@@ -57,6 +57,7 @@ FICTIVE = _("Фиктивные номера")
 REDIAL = _("Автодозвон")
 NUMBERS = _("Чтение номеров")
 OUTBOUND = _("Исходящие звонки")
+MENUS = _("Голосовое меню")
 
 _DEFS: list[tuple[str, Promise, Promise, dict[str, str]]] = [
     # --- shared ---------------------------------------------------------------------------
@@ -377,6 +378,55 @@ _DEFS: list[tuple[str, Promise, Promise, dict[str, str]]] = [
             "cs": "Na účtu nemáte dostatek prostředků. Pro volání na toto číslo si dobijte kredit.",
             "kk": "Балансыңызда қаражат жеткіліксіз. Бұл нөмірге қоңырау шалу үшін балансты толтырыңыз.",
             "bg": "Нямате достатъчно средства. Заредете баланса си, за да се обадите на този номер.",
+        },
+    ),
+    # --- voice menus (portal/menus) -------------------------------------------------------
+    (
+        "menu_default_greeting",
+        MENUS,
+        _("Меню без своего приветствия"),
+        {
+            "ru": "Выберите нужный пункт меню.",
+            "en": "Please choose an option.",
+            "cs": "Vyberte prosím možnost.",
+            "kk": "Қажетті мәзір тармағын таңдаңыз.",
+            "bg": "Моля, изберете опция.",
+        },
+    ),
+    (
+        "menu_no_input",
+        MENUS,
+        _("В меню ничего не нажато"),
+        {
+            "ru": "Вы ничего не выбрали.",
+            "en": "You did not choose anything.",
+            "cs": "Nic jste nevybrali.",
+            "kk": "Сіз ештеңе таңдамадыңыз.",
+            "bg": "Не избрахте нищо.",
+        },
+    ),
+    (
+        "menu_closed",
+        MENUS,
+        _("Нерабочее время"),
+        {
+            "ru": "Сейчас нерабочее время. Пожалуйста, позвоните в рабочие часы.",
+            "en": "We are closed now. Please call during our working hours.",
+            "cs": "Nyní máme zavřeno. Zavolejte prosím v pracovní době.",
+            "kk": "Қазір жұмыс уақыты емес. Жұмыс уақытында қоңырау шалыңыз.",
+            "bg": "В момента не работим. Моля, обадете се в работно време.",
+        },
+    ),
+    (
+        "callback_scheduled",
+        MENUS,
+        _("Обратный звонок перенесён на открытие (затем время цифрами)"),
+        {
+            "ru": "Сейчас нерабочее время. Мы перезвоним вам, когда откроемся, в",
+            "en": "We are closed now. We will call you back when we open, at",
+            "cs": "Nyní máme zavřeno. Zavoláme vám zpět, až otevřeme, v",
+            "kk": "Қазір жұмыс уақыты емес. Ашылғанда сізге қоңырау шаламыз, сағат",
+            "bg": "В момента не работим. Ще ви се обадим, когато отворим, в",
         },
     ),
     # --- reading numbers and lists --------------------------------------------------------
