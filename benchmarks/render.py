@@ -83,10 +83,11 @@ def run(args, tmp: str) -> int:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from pbx import render, xmldata
+    from pbx import render
     from portal.billing import services
     from portal.billing.models import Tariff
     from portal.directory.models import Department, Employee, PhoneNumber
+    from portal.switch import xmldata
     from portal.tenants.models import Customer
 
     call_command("migrate", verbosity=0)
@@ -157,7 +158,7 @@ def over_http(args, tmp: str, domain: str) -> int:
     from functools import partial
     from urllib.parse import urlencode
 
-    from pbx import xmldata
+    from portal.switch import xmldata
     from portal.tenants.management.commands.serve import gunicorn_command
     from tests.realswitch import free_port
 

@@ -2,7 +2,7 @@
 
 Pure functions: they take model instances (already loaded, with the related rows passed in
 explicitly) or plain data and return the XML text that mod_xml_curl expects. No queries, no
-HTTP, no ESL. `pbx.xmldata` loads the rows, `pbx.views` serves the answer.
+HTTP, no ESL. `portal.switch.xmldata` loads the rows, `pbx.views` serves the answer.
 
 Naming (fixed, derived from ids only, never from names a customer typed):
 - SIP domain of a customer: `c<customer_id>.<PBX_SIP_DOMAIN>` (`c12.pbx.example.com`). Phones
@@ -108,7 +108,7 @@ _GATEWAY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 
 @dataclass(frozen=True)
 class RenderSettings:
-    """Platform-wide facts the XML depends on (from Django settings; see pbx.xmldata)."""
+    """Platform-wide facts the XML depends on (from Django settings; see portal.switch.xmldata)."""
 
     sip_domain: str = "pbx.local"
     socket_host: str = "127.0.0.1"

@@ -20,11 +20,11 @@ import gevent.event
 import gevent.queue
 from django.db import close_old_connections, connection
 
-from pbx import store
 from pbx.esl import commands
 from pbx.esl.adapter import EslConnection, EslError
 from pbx.esl.protocol import Event
 from pbx.flows import FLUSH_DELAY, FLUSH_EVERY, Flow, NodeContext, subscription
+from pbx.host import store
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +106,14 @@ class NodeWorker:
                     raise EslError(f"subscription refused: {reply}")
             except EslError as exc:
                 state = "auth_failed" if "authentication" in str(exc) else "disconnected"
-                store.node_state(self.name, state, error=str(exc))
+                store().node_state(self.name, state, error=str(exc))
                 delay = self.backoff.next()
                 log.warning("node %s: %s; retrying in %.1fs", self.name, exc, delay)
                 self.stopping.wait(delay)
                 continue
             self.backoff.reset()
             self.conn = conn
-            store.node_state(self.name, "connected")
+            store().node_state(self.name, "connected")
             log.info("node %s: connected to %s:%s", self.name, self.host, self.port)
             workers = [gevent.spawn(self._dispatch, conn)]
             try:
@@ -132,7 +132,7 @@ class NodeWorker:
             gevent.killall([w for w in workers if not w.dead])
             self.conn = None
             if not self.stopping.is_set():
-                store.node_state(self.name, "disconnected", error="connection closed")
+                store().node_state(self.name, "disconnected", error="connection closed")
                 self.stopping.wait(self.backoff.next())
         close_old_connections()
 
@@ -148,11 +148,11 @@ class NodeWorker:
 
     def _after_connect(self, conn: EslConnection) -> None:
         ctx = self.context(conn)
-        for call in store.active_calls(self.name):
+        for call in store().active_calls(self.name):
             alive = conn.api(commands.uuid_exists(str(call.uuid))).strip()
             if alive == "true":
                 continue
-            if store.forget_call(call.uuid):  # once, even if two services reconcile
+            if store().forget_call(call.uuid):  # once, even if two services reconcile
                 for flow in self.flows:
                     if flow.name == call.flow:
                         flow.on_lost_hangup(ctx, call)
@@ -180,7 +180,7 @@ class NodeWorker:
             if not self.seen.first_time(event):
                 continue
             self._note_event_time()
-            store.track_call(self.name, event)
+            store().track_call(self.name, event)
             key = event.subclass if event.name == "CUSTOM" else event.name
             for flow in self.flows:
                 if key in flow.events:
@@ -223,7 +223,7 @@ class NodeWorker:
             if seen > written:
                 written = seen
                 try:
-                    store.node_event_seen(self.name)
+                    store().node_event_seen(self.name)
                 except Exception:
                     log.exception("node %s: could not note the last event", self.name)
                     connection.close()
@@ -273,7 +273,7 @@ class NodeWorker:
 
     def push_pending(self, conn: EslConnection) -> bool | None:
         """Push the node's pending changes: None if there were none, else whether it worked."""
-        batch = store.changes_due(self.name)
+        batch = store().changes_due(self.name)
         if batch is None:
             return None
         up_to, command_list = batch
@@ -284,7 +284,7 @@ class NodeWorker:
                 "FreeSWITCH cannot fetch callcenter.conf from the portal (it gets its file "
                 "fallback): queue reloads postponed, they would unload the queues"
             )
-            store.push_result(self.name, up_to=up_to, ok=False, error=error)
+            store().push_result(self.name, up_to=up_to, ok=False, error=error)
             log.warning("node %s: %s", self.name, error)
             return False
         errors = []
@@ -295,7 +295,7 @@ class NodeWorker:
                 reply = conn.api(command.replace(" queue reload ", " queue load ", 1)).strip()
             if reply.startswith("-ERR") or reply.startswith("-USAGE"):
                 errors.append(f"{command}: {reply}")
-        store.push_result(self.name, up_to=up_to, ok=not errors, error="; ".join(errors))
+        store().push_result(self.name, up_to=up_to, ok=not errors, error="; ".join(errors))
         if errors:
             log.warning("node %s: push had errors: %s", self.name, errors)
         else:

@@ -98,7 +98,9 @@ def lookup_from_post(post: Mapping[str, str]) -> Lookup:
     """What a mod_xml_curl form (`section`, `key_name`, `key_value`, `user`, `domain`,
     `Hunt-*`/`Caller-*`, `CC-Queue`...) asks for. Pure: no database."""
     from pbx import render
-    from pbx.xmldata import render_settings
+    from pbx.host import xml_source
+
+    render_settings = xml_source().render_settings
 
     section = post.get("section", "")
     if section == "directory":
@@ -307,10 +309,9 @@ class LocalStore:
         self._lock = threading.Lock()
 
     def tokens(self, scopes: Iterable[str]) -> dict[str, str]:
-        from portal.switch.models import ConfigChange
+        from pbx.host import xml_source
 
-        newest = ConfigChange.objects.order_by("-id").values_list("id", flat=True).first()
-        return {ALL: str(newest or 0)}
+        return {ALL: str(xml_source().newest_generation())}
 
     def bump(self, scopes: Iterable[str]) -> None:
         """Nothing to do: the ConfigChange row of the change is the new generation."""
@@ -365,10 +366,10 @@ STATS: Counter[str] = Counter()
 
 def _render(lookup: Lookup) -> tuple[str, tuple[str, ...]]:
     """(XML, extra scopes it turned out to depend on), from the database."""
-    from pbx import xmldata
+    from pbx.host import xml_source
 
     STATS["render"] += 1
-    return xmldata.render_lookup(lookup)
+    return xml_source().render_lookup(lookup)
 
 
 def _valid(entry: bytes | None, current: Mapping[str, str]) -> str | None:

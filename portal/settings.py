@@ -85,6 +85,9 @@ INSTALLED_APPS = [
     "portal.integrated",
     "portal.exports",
     "portal.statistics",
+    "portal.blacklist",
+    "portal.moh",
+    "portal.conference",
     "pbx",
 ]
 
@@ -292,6 +295,9 @@ PROMPT_UPLOAD_MAX_SECONDS = envint("PROMPT_UPLOAD_MAX_SECONDS", "60")
 # SIP domain of customer N is c<N>.<PBX_SIP_DOMAIN> (must match freeswitch_conf's vars.xml), and
 # the sofia gateway (external profile) calls to the public network leave through.
 PBX_SIP_DOMAIN = env("PBX_SIP_DOMAIN", "pbx.local")
+# What the telephony platform (pbx/, which never imports portal) reads and writes through:
+PBX_STORE = "portal.switch.store"  # call control's node state, config pushes, live channels
+PBX_XML_SOURCE = "portal.switch.xmldata"  # the rows behind every mod_xml_curl answer
 PBX_PSTN_GATEWAY = env("PBX_PSTN_GATEWAY", "pstn")
 # Outbound call policy (portal/billing/callpolicy.py, pbx/destinations.py): where emergency
 # numbers go ("<gateway>" or "<gateway>/<number>"; default: PBX_PSTN_GATEWAY, the dialled

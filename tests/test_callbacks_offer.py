@@ -6,11 +6,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from pbx import xmldata
 from pbx.render import Queue, RenderSettings, render_callcenter_config
 from portal.billing import services as billing
 from portal.prompts import services as prompt_services
 from portal.prompts.models import CustomPrompt
+from portal.switch import xmldata
 from portal.switch.models import ConfigChange
 from portal.switch.services import push_commands_for
 from tests import factories

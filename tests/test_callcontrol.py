@@ -7,10 +7,9 @@ import uuid
 
 import pytest
 
-from pbx.models import ActiveCall
 from portal.billing import services as billing
 from portal.calls.models import CallRecord
-from portal.switch.models import ConfigChange, Node, NodeSync
+from portal.switch.models import ActiveCall, ConfigChange, Node, NodeSync
 from tests import factories
 from tests.callcontrol_process import CallControl, eventually
 from tests.esl_double import EslDouble

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pbx.esl.protocol import Event
-    from pbx.models import ActiveCall
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +56,8 @@ class Flow:
     def on_connected(self, ctx: NodeContext) -> None:
         pass
 
-    def on_lost_hangup(self, ctx: NodeContext, call: ActiveCall) -> None:
+    def on_lost_hangup(self, ctx: NodeContext, call: Any) -> None:
+        """`call`: the store's row of the channel (`uuid`, `node`, `flow`, `variables`)."""
         pass
 
     def handle_session(self, session: Any) -> None:

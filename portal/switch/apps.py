@@ -13,6 +13,11 @@ class SwitchConfig(AppConfig):
 
         config_changed.connect(on_config_changed, dispatch_uid="switch.config_change_record")
 
+        from pbx import xmlcache
+
+        # After commit: outdate the cached mod_xml_curl answers of that customer.
+        config_changed.connect(xmlcache.on_config_changed, dispatch_uid="pbx.xml_cache")
+
         from django.db.models.signals import post_save
 
         from portal.tenants.models import Customer

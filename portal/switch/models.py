@@ -72,3 +72,26 @@ class NodeSync(models.Model):
 
     def __str__(self) -> str:
         return f"{self.node_id}: {self.applied_change_id}"
+
+
+class ActiveCall(models.Model):
+    """A channel carrying our tags (`pbx_flow`, `pbx_job`...) that has not hung up yet.
+
+    Written by call control when such a channel is created or answered, deleted at its
+    CHANNEL_HANGUP_COMPLETE (portal/switch/store.py). After an ESL reconnect every row of that
+    node is checked with `uuid_exists`: a channel that ended while we were not listening is
+    handed to its flow as a lost hangup, once. (The table kept its name from when the model
+    lived in `pbx`, which now has no models.)
+    """
+
+    uuid = models.UUIDField(primary_key=True)
+    node = models.CharField(max_length=64, db_index=True)
+    flow = models.CharField(max_length=64, blank=True)
+    variables = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "pbx_activecall"
+
+    def __str__(self) -> str:
+        return f"{self.node}:{self.uuid}"

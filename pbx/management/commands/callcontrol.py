@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from pbx.flows import discover
+from pbx.host import store
 from pbx.service import NodeWorker, OutboundSocketServer
 
 log = logging.getLogger("pbx.callcontrol")
@@ -28,9 +29,7 @@ class Command(BaseCommand):
             )
         if not settings.FREESWITCH_NODES:
             raise CommandError("FREESWITCH_NODES is empty: nothing to connect to.")
-        from portal.switch.services import nodes_sync_from_settings
-
-        nodes_sync_from_settings()
+        store().nodes_sync()
         flows = discover()
         workers = [
             NodeWorker(

@@ -1,5 +1,8 @@
 """Reads for the mod_xml_curl endpoint: load the rows, hand them to `pbx.render`.
 
+`pbx.xmlcache` reaches this module through the `PBX_XML_SOURCE` setting (pbx never imports
+portal); the features' contributions (`pbx.dialplan`) load their own rows here too.
+
 Every function runs a fixed number of queries whatever the number of employees, numbers or
 queues (the endpoint is on the path of every REGISTER and every call).
 """
@@ -19,6 +22,7 @@ from portal.billing import callpolicy
 from portal.billing.models import Option
 from portal.billing.selectors import customers_with_option, options_enabled
 from portal.directory.models import Department, Employee, PhoneNumber
+from portal.switch.models import ConfigChange
 from portal.tenants.models import Customer
 
 ACTIVE = Customer.Status.ACTIVE
@@ -305,3 +309,8 @@ def render_lookup(lookup: Lookup) -> tuple[str, tuple[str, ...]]:
 
 def _domain(lookup: Lookup) -> str:
     return render.sip_domain(lookup.customer_id, render_settings().sip_domain)
+
+
+def newest_generation() -> int:
+    """The newest configuration change: the one generation of a process-local cache."""
+    return ConfigChange.objects.order_by("-id").values_list("id", flat=True).first() or 0

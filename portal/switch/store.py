@@ -1,5 +1,7 @@
 """The call-control service's reads and writes, in one place (Django ORM, short transactions).
 
+`pbx.service` reaches this module through the `PBX_STORE` setting (pbx never imports portal).
+
 The service's greenlets call these; each call is self-contained so a greenlet can be killed
 between two of them without leaving half a write behind.
 """
@@ -12,9 +14,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from pbx.esl.protocol import Event
-from pbx.models import ActiveCall
 from portal.switch import services as switch
-from portal.switch.models import Node
+from portal.switch.models import ActiveCall, Node
 
 
 def _node(name: str) -> Node:
@@ -82,3 +83,8 @@ def forget_call(channel: uuidlib.UUID) -> bool:
     with transaction.atomic():
         deleted, _ = ActiveCall.objects.filter(uuid=channel).delete()
     return deleted == 1
+
+
+def nodes_sync() -> None:
+    """The nodes of `FREESWITCH_NODES` as rows (call control does this once at start)."""
+    switch.nodes_sync_from_settings()
