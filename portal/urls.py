@@ -29,5 +29,6 @@ urlpatterns = [
     path("notifications/", include("portal.notifications.urls")),
     path("", include("portal.exports.urls")),
     path("", include("portal.statistics.urls")),
+    path("", include("portal.calls.page_urls")),
     path("", include("portal.web.urls")),
 ]
