@@ -85,9 +85,6 @@ INSTALLED_APPS = [
     "portal.integrated",
     "portal.exports",
     "portal.statistics",
-    "portal.blacklist",
-    "portal.moh",
-    "portal.conference",
     "pbx",
 ]
 
