@@ -85,6 +85,8 @@ INSTALLED_APPS = [
     "portal.integrated",
     "portal.exports",
     "portal.statistics",
+    "portal.voicemail",
+    "portal.forwarding",
     "pbx",
 ]
 
