@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class BlacklistConfig(AppConfig):
+    name = "portal.blacklist"
+    label = "blacklist"
+    verbose_name = "Blacklist"
