@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "portal.statistics",
     "portal.voicemail",
     "portal.forwarding",
+    "portal.blacklist",
     "pbx",
 ]
 
