@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "portal.integrated",
     "portal.exports",
     "portal.statistics",
+    "portal.menus",
     "portal.voicemail",
     "portal.forwarding",
     "portal.blacklist",
