@@ -228,3 +228,10 @@ def test_the_api_serves_only_this_customers_calls_and_recordings(api, office):
     assert file.status_code == 200 and file["Content-Disposition"].startswith("attachment")
     assert api.get(f"/api/v1/calls/{theirs}/recording/").status_code == 404
     assert APIClient().get("/api/v1/calls/").status_code == 401
+
+
+def test_the_menu_and_the_employee_list_lead_to_the_history(admin_client, office):
+    html = admin_client.get(reverse("web:employees")).content.decode()
+    menu = html[html.index('class="menu"') :]
+    assert 'href="/pbx/call-history/"' in menu and "История звонков" in menu
+    assert f'href="/pbx/call-history/?employee={office["anna"].pk}"' in html
