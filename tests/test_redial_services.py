@@ -168,6 +168,28 @@ def test_declined_back_within_30_minutes_flashes(office):
     assert RedialRequest.objects.get().outcome == rules.FLASHED
 
 
+def test_the_flash_end_is_a_row_claimed_once_at_its_time_never_a_timer(office):
+    t0 = timezone.now()
+    offer = office.offer(now=t0)
+    services.offer_answered(request_id=offer.request_id, pressed=None, now=t0)
+    back = t0 + dt.timedelta(minutes=10)
+    services.callee_back(
+        customer_id=office.customer.pk,
+        callee_id=office.callee.pk,
+        now=back,
+        source=rules.CALL_ENDED,
+    )
+    (plan,) = services.claim_due(now=back, worker="fs1")
+    services.legs_started(request_id=plan.request_id, callee_uuid="leg-flash")
+    created = back + dt.timedelta(seconds=0.1)
+    services.flash_end_due(request_id=plan.request_id, at=created + dt.timedelta(seconds=0.5))
+    assert services.claim_flash_ends(now=created + dt.timedelta(seconds=0.49)) == []
+    at = created + dt.timedelta(seconds=0.5)
+    assert services.claim_flash_ends(now=at) == ["leg-flash"]
+    assert services.claim_flash_ends(now=at + dt.timedelta(seconds=5)) == []  # once only
+    assert RedialRequest.objects.get().flash_end_at is None
+
+
 def test_windows_close_with_one_sms_to_the_callee(
     office, twilio, django_capture_on_commit_callbacks
 ):

@@ -118,6 +118,9 @@ class RedialRequest(models.Model):
     push_token_hash = models.CharField(max_length=64, blank=True, db_index=True)
     caller_uuid = models.CharField(max_length=64, blank=True)
     callee_uuid = models.CharField(max_length=64, blank=True)
+    # When call control kills the ringing flash leg (`callee_uuid`): a row claimed by its tick,
+    # not a timer in its memory (services.claim_flash_ends).
+    flash_end_at = models.DateTimeField(null=True, blank=True, db_index=True)
     sms = models.ForeignKey(
         "notifications.Delivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

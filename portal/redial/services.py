@@ -414,6 +414,26 @@ def attempt_failed(*, request_id: int, leg: str, cause: str, now) -> str | None:
     return step.action
 
 
+def flash_end_due(*, request_id: int, at: dt.datetime) -> None:
+    """The flash leg of the request is to be killed at `at` (set when it is originated, as a
+    fallback, and again from the switch's own creation time once CHANNEL_CREATE comes)."""
+    RedialRequest.objects.filter(pk=request_id).exclude(callee_uuid="").update(flash_end_at=at)
+
+
+def claim_flash_ends(*, now: dt.datetime, limit: int = 50) -> list[str]:
+    """The flash legs whose time is up, each handed to exactly one caller (compare-and-swap
+    on the due time: two call-control services never both kill, a lost one never blocks)."""
+    due = RedialRequest.objects.filter(flash_end_at__lte=now).values_list(
+        "pk", "callee_uuid", "flash_end_at"
+    )
+    claimed = []
+    for pk, uuid, at in due.order_by("flash_end_at")[:limit]:
+        won = RedialRequest.objects.filter(pk=pk, flash_end_at=at).update(flash_end_at=None)
+        if won and uuid:
+            claimed.append(uuid)
+    return claimed
+
+
 def flash_finished(*, request_id: int, cause: str, now) -> bool:
     """The 0.5 s call ended while it rang (we ended it, or it rang out): a missed call."""
     return attempt_failed(request_id=request_id, leg="flash", cause=cause, now=now) is not None

@@ -42,12 +42,12 @@ that matters is kept in memory.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import time
 import uuid as uuidlib
 
-import gevent
 from django.conf import settings
 from django.utils import timezone
 
@@ -72,6 +72,10 @@ FLASH_SECONDS = 0.5
 # measured 0.48 s by its own Created/Hangup times. One tick and a little more on top.
 FLASH_SLACK = 0.03
 FLASH_FALLBACK_SECONDS = 1.0  # kill from the originate, if CHANNEL_CREATE never came
+# The flash is ended by a claimed row (RedialRequest.flash_end_at), checked this often; the
+# other timed work (due requests, retries, windows) only every DUE_EVERY seconds.
+FLASH_TICK = 0.05
+DUE_EVERY = 1.0
 _TAG = re.compile(r"(?:^|[{,])(pbx_[a-z]+)=([A-Za-z0-9_+.-]+)")
 _CAUSE = re.compile(r"[A-Z][A-Z0-9_]{1,63}\Z")
 
@@ -162,6 +166,8 @@ def _created_at(event: Event) -> float:
 class RedialFlow(Flow):
     """See the module docstring."""
 
+    _next_due_claim: float = 0.0  # pacing of the 1-second work inside the fast tick
+
     # -- 1. the offer ----------------------------------------------------------------------------
 
     def handle_session(self, call) -> None:
@@ -210,8 +216,19 @@ class RedialFlow(Flow):
     # -- 3./4. due requests --------------------------------------------------------------------
 
     def tick(self, ctx: NodeContext) -> None:
-        from portal.redial.services import attempt_failed, claim_due, legs_started
+        from portal.redial.services import (
+            attempt_failed,
+            claim_due,
+            claim_flash_ends,
+            flash_end_due,
+            legs_started,
+        )
 
+        for uuid in claim_flash_ends(now=timezone.now()):
+            self.end_flash(ctx, uuid)
+        if time.monotonic() < self._next_due_claim:
+            return
+        self._next_due_claim = time.monotonic() + DUE_EVERY
         for plan in claim_due(now=timezone.now(), worker=ctx.node):
             leg = "caller" if plan.action == "connect" else "flash"
             if leg == "caller" and not plan.caller_extension and not self.may_dial(plan):
@@ -227,10 +244,11 @@ class RedialFlow(Flow):
                 legs_started(request_id=plan.request_id, caller_uuid=leg_uuid)
             else:
                 legs_started(request_id=plan.request_id, callee_uuid=leg_uuid)
+            if leg == "flash":
+                fallback = timezone.now() + dt.timedelta(seconds=FLASH_FALLBACK_SECONDS)
+                flash_end_due(request_id=plan.request_id, at=fallback)
             command = leg_originate(plan, leg, leg_uuid, gateway=settings.PBX_PSTN_GATEWAY)
             ctx.bgapi(command, leg_uuid)
-            if leg == "flash":
-                gevent.spawn_later(FLASH_FALLBACK_SECONDS, self.end_flash, ctx, leg_uuid)
 
     @staticmethod
     def may_dial(plan) -> bool:
@@ -250,12 +268,15 @@ class RedialFlow(Flow):
         except Exception:  # the node went away: originate_timeout ends the leg there
             log.warning("redial: could not end flash %s", uuid, exc_info=True)
 
-    def schedule_flash_end(self, ctx: NodeContext, event: Event) -> None:
-        """Kill the flash leg 0.5 s after the switch created it, whatever the phone sent."""
-        uuid = event.get("Unique-ID") or ""
+    @staticmethod
+    def schedule_flash_end(request_id: int, event: Event) -> None:
+        """Kill the flash leg 0.5 s after the switch created it, whatever the phone sent (the
+        tick claims it; never earlier than now, never later than 0.5 s from now)."""
+        from portal.redial.services import flash_end_due
+
         target = FLASH_SECONDS + FLASH_SLACK
-        delay = _created_at(event) + target - time.time()
-        gevent.spawn_later(min(max(delay, 0.0), target), self.end_flash, ctx, uuid)
+        delay = min(max(_created_at(event) + target - time.time(), 0.0), target)
+        flash_end_due(request_id=request_id, at=timezone.now() + dt.timedelta(seconds=delay))
 
     # -- events -----------------------------------------------------------------------------------
 
@@ -272,7 +293,7 @@ class RedialFlow(Flow):
         elif event.name == "CHANNEL_CREATE":
             leg = leg_of(event.variables)
             if leg is not None and leg[1] == "flash":
-                self.schedule_flash_end(ctx, event)
+                self.schedule_flash_end(leg[0], event)
         elif event.name == "CHANNEL_HANGUP_COMPLETE":
             leg = leg_of(event.variables)
             answered = event.get("Caller-Channel-Answered-Time", "0") not in ("", "0")
@@ -451,5 +472,5 @@ flow = RedialFlow(
         }
     ),
     session_names=frozenset({OFFER_SESSION}),
-    tick_interval=1.0,
+    tick_interval=FLASH_TICK,
 )
