@@ -64,6 +64,7 @@ OWN_REFERENCES = (
     "${pbx_recording}",
     "${pbx_employee}",  # the caller's employee id (directory), in the per-phone call limit
     "${toll_allow}",  # the caller's opt-in destination classes (directory)
+    "${originate_disposition}",  # why the last bridge failed (call forwarding on busy/...)
 )
 
 
