@@ -89,6 +89,8 @@ INSTALLED_APPS = [
     "portal.voicemail",
     "portal.forwarding",
     "portal.blacklist",
+    "portal.moh",
+    "portal.conference",
     "pbx",
 ]
 

@@ -17,6 +17,8 @@ urlpatterns = [
     path("pbx/callbacks/", include("portal.callbacks.urls")),
     path("pbx/fictive/", include("portal.fictive.urls")),
     path("pbx/redial/", include("portal.redial.urls")),
+    path("pbx/hold-music/", include("portal.moh.urls")),
+    path("pbx/conference/", include("portal.conference.urls")),
     path("redial/push/<str:token>/", redial_views.push, name="redial_push"),
     path("pbx/video/", include("portal.video.urls")),
     path("v/<str:token>/", video_views.join, name="video_join"),
