@@ -17,6 +17,7 @@ urlpatterns = [
     path("pbx/callbacks/", include("portal.callbacks.urls")),
     path("pbx/fictive/", include("portal.fictive.urls")),
     path("pbx/redial/", include("portal.redial.urls")),
+    path("pbx/menus/", include("portal.menus.urls")),
     path("pbx/hold-music/", include("portal.moh.urls")),
     path("pbx/conference/", include("portal.conference.urls")),
     path("redial/push/<str:token>/", redial_views.push, name="redial_push"),
