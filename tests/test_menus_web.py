@@ -11,8 +11,8 @@ from django.test import Client
 from portal.billing import services as billing
 from portal.billing.models import Option
 from portal.menus import services
-from portal.prompts import catalog
 from portal.menus.models import Menu, MenuOption, MenuPrompt, NumberRoute, Schedule
+from portal.prompts import catalog
 from portal.switch.models import ConfigChange
 from portal.tenants.models import User
 from tests import factories
