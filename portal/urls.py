@@ -17,6 +17,8 @@ urlpatterns = [
     path("pbx/callbacks/", include("portal.callbacks.urls")),
     path("pbx/fictive/", include("portal.fictive.urls")),
     path("pbx/redial/", include("portal.redial.urls")),
+    path("pbx/voicemail/", include("portal.voicemail.urls")),
+    path("pbx/forwarding/", include("portal.forwarding.urls")),
     path("pbx/menus/", include("portal.menus.urls")),
     path("pbx/hold-music/", include("portal.moh.urls")),
     path("pbx/conference/", include("portal.conference.urls")),

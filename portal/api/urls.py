@@ -5,6 +5,8 @@ from rest_framework.routers import DefaultRouter
 from portal.api import views
 from portal.callbacks.api import CallbackRequestViewSet
 from portal.fictive.api import FictiveCallViewSet
+from portal.forwarding.api import ForwardingRuleViewSet
+from portal.voicemail.api import MailboxViewSet, MessageViewSet
 
 app_name = "api"
 
@@ -16,6 +18,9 @@ router.register("platform/numbers", views.PlatformNumberViewSet, basename="platf
 router.register("tokens", views.ApiTokenViewSet, basename="token")
 router.register("callbacks", CallbackRequestViewSet, basename="callback")
 router.register("fictive-calls", FictiveCallViewSet, basename="fictive-call")
+router.register("voicemail-boxes", MailboxViewSet, basename="voicemail-box")
+router.register("voicemail-messages", MessageViewSet, basename="voicemail-message")
+router.register("forwarding-rules", ForwardingRuleViewSet, basename="forwarding-rule")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
