@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "portal.voicemail",
     "portal.forwarding",
     "portal.blacklist",
+    "portal.crm",
     "portal.moh",
     "portal.conference",
     "pbx",
