@@ -17,6 +17,8 @@ urlpatterns = [
     path("pbx/callbacks/", include("portal.callbacks.urls")),
     path("pbx/fictive/", include("portal.fictive.urls")),
     path("pbx/redial/", include("portal.redial.urls")),
+    path("pbx/blacklist/", include("portal.blacklist.urls")),
+    path("pbx/crm/", include("portal.crm.urls")),
     path("pbx/voicemail/", include("portal.voicemail.urls")),
     path("pbx/forwarding/", include("portal.forwarding.urls")),
     path("pbx/menus/", include("portal.menus.urls")),
