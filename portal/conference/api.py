@@ -51,16 +51,20 @@ class RoomSerializer(serializers.ModelSerializer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         request = self.context.get("request")
-        if request is not None:
-            self.fields["number"].queryset = PhoneNumber.objects.filter(
-                customer_id=request.user.customer_id
-            )
+        customer_id = getattr(getattr(request, "user", None), "customer_id", None)
+        if customer_id is not None:
+            self.fields["number"].queryset = PhoneNumber.objects.filter(customer_id=customer_id)
 
     def get_has_pin(self, room) -> bool:
         return bool(room.pin)
 
     def get_has_moderator_pin(self, room) -> bool:
         return bool(room.moderator_pin)
+
+
+class MemberCommandSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    action = serializers.ChoiceField(choices=MemberCommand.Action.choices, read_only=True)
 
 
 class ParticipantSerializer(serializers.ModelSerializer):
@@ -132,19 +136,30 @@ class ParticipantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         )
         if command is None:
             raise NotFound()
-        return Response({"id": command.pk, "action": what}, status=status.HTTP_202_ACCEPTED)
+        body = MemberCommandSerializer({"id": command.pk, "action": what}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(summary="Mute a member (sent by call control within a second)", request=None)
+    @extend_schema(
+        summary="Mute a member (sent by call control within a second)",
+        request=None,
+        responses={202: MemberCommandSerializer},
+    )
     @action(detail=True, methods=["post"])
     def mute(self, request, pk=None):
         return self._command(pk, MemberCommand.Action.MUTE)
 
-    @extend_schema(summary="Unmute a member", request=None)
+    @extend_schema(
+        summary="Unmute a member", request=None, responses={202: MemberCommandSerializer}
+    )
     @action(detail=True, methods=["post"])
     def unmute(self, request, pk=None):
         return self._command(pk, MemberCommand.Action.UNMUTE)
 
-    @extend_schema(summary="Remove a member from the room", request=None)
+    @extend_schema(
+        summary="Remove a member from the room",
+        request=None,
+        responses={202: MemberCommandSerializer},
+    )
     @action(detail=True, methods=["post"])
     def kick(self, request, pk=None):
         return self._command(pk, MemberCommand.Action.KICK)
