@@ -400,6 +400,7 @@ def callback_claim_due(
     worker: str,
     limit: int = 20,
     claim_ttl: dt.timedelta = POLICY.claim_ttl,
+    customer_id: int | None = None,
 ) -> list[AttemptPlan]:
     """Claim up to `limit` due requests for `worker` and start one attempt on each.
 
@@ -411,10 +412,11 @@ def callback_claim_due(
     `callbacks_housekeeping`.
     """
     policy = replace(POLICY, claim_ttl=claim_ttl)
+    due_rows = CallbackRequest.objects.filter(status=flow.PENDING, next_attempt_at__lte=now)
+    if customer_id is not None:  # one customer's only (the demo's history replays its own)
+        due_rows = due_rows.filter(customer_id=customer_id)
     due = list(
-        CallbackRequest.objects.filter(status=flow.PENDING, next_attempt_at__lte=now)
-        .order_by("next_attempt_at", "id")
-        .values_list("id", flat=True)[: max(limit, 0)]
+        due_rows.order_by("next_attempt_at", "id").values_list("id", flat=True)[: max(limit, 0)]
     )
     plans = []
     for request_id in due:
@@ -754,9 +756,11 @@ def callbacks_close_got_through(*, call_record_ids: list[int]) -> int:
         customer__isnull=False,
         answered_at__isnull=False,
         billsec__gt=0,
-    ).values_list("customer_id", "caller_number", "callee_number", "variables", "started_at")
+    ).values_list(
+        "customer_id", "caller_number", "callee_number", "variables", "started_at", "ended_at"
+    )
     closed = 0
-    for customer_id, caller_raw, callee_raw, variables, started_at in calls:
+    for customer_id, caller_raw, callee_raw, variables, started_at, ended_at in calls:
         caller = _caller_e164(caller_raw)
         called = _caller_e164((variables or {}).get("pbx_number") or callee_raw)
         if caller is None or called is None:
@@ -774,7 +778,7 @@ def callbacks_close_got_through(*, call_record_ids: list[int]) -> int:
                 if r is None:
                     continue
                 state = _request_state(r)
-                new, _commands = flow.caller_got_through(state, now=timezone.now())
+                new, _commands = flow.caller_got_through(state, now=ended_at or timezone.now())
                 if new != state:
                     _save_request(r, new)
                     closed += 1
