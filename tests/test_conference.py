@@ -446,3 +446,11 @@ def test_the_api_sends_a_mute(admin, cust):
     node = Node()
     ConferenceFlow().tick(node.ctx())
     assert node.sent == [f"conference {r.conference_name} mute 3"]
+
+
+def test_the_page_speaks_english(admin, cust):
+    room(cust, pin="1234")
+    admin.cookies["django_language"] = "en"
+    page = admin.get(reverse("conference:index"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Conferences" in page and "with a PIN" in page and "Nobody is here." in page
+    assert "Сейчас в комнате" not in page

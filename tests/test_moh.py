@@ -309,3 +309,14 @@ def test_the_api_refuses_junk_and_hides_other_customers(client, cust, tmp_path):
         },
     )
     assert response.status_code == 400
+
+
+def test_the_page_and_the_menu_speak_english(client, cust):
+    client.force_login(factories.user(cust))
+    client.cookies["django_language"] = "en"
+    page = client.get(reverse("moh:index"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Hold music" in page and "No music of your own" in page
+    assert "Музыка" not in page
+    menu = client.get(reverse("web:pbx"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "What callers hear in the queue and on hold" in menu
+    assert "Rooms and who is in them now" in menu
