@@ -369,3 +369,30 @@ def test_a_regular_numbers_employee_legs_carry_the_customer_and_number(options, 
     assert rendered.count('application="export" data="pbx_customer=12"') == exports
     if not options:
         assert rendered == xml([], options)
+
+
+# --- API ---------------------------------------------------------------------------------------
+
+
+def test_the_api_lists_calls_with_notes_and_takes_a_note(office, answered, other_customer):
+    from rest_framework.test import APIClient
+
+    from portal.tenants.models import ApiToken
+
+    _token, key = ApiToken.issue(customer=office["customer"], name="crm")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    created = api.post(f"/api/v1/crm/calls/{answered.pk}/notes/", {"text": "перезвонить"})
+    assert created.status_code == 201, created.content
+    listed = api.get("/api/v1/crm/calls/").json()["results"]
+    assert [(c["caller_e164"], [n["text"] for n in c["notes"]]) for c in listed] == [
+        ("+79161234567", ["перезвонить"])
+    ]
+    _token, theirs = ApiToken.issue(customer=other_customer, name="their")
+    stranger = APIClient()
+    stranger.credentials(HTTP_AUTHORIZATION=f"Token {theirs}")
+    assert stranger.get(f"/api/v1/crm/calls/{answered.pk}/").status_code == 404
+    assert (
+        stranger.post(f"/api/v1/crm/calls/{answered.pk}/notes/", {"text": "x"}).status_code == 404
+    )
+    assert stranger.get("/api/v1/crm/calls/").json()["results"] == []
