@@ -3,8 +3,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from portal.api import views
+from portal.blacklist.api import (
+    BlacklistEntryViewSet,
+    BlacklistSettingsView,
+    RejectedCallViewSet,
+)
 from portal.callbacks.api import CallbackRequestViewSet
 from portal.conference.api import ParticipantViewSet, RoomViewSet
+from portal.crm.api import CrmCallViewSet
 from portal.fictive.api import FictiveCallViewSet
 from portal.forwarding.api import ForwardingRuleViewSet
 from portal.moh.api import HoldMusicViewSet
@@ -23,6 +29,9 @@ router.register("fictive-calls", FictiveCallViewSet, basename="fictive-call")
 router.register("voicemail-boxes", MailboxViewSet, basename="voicemail-box")
 router.register("voicemail-messages", MessageViewSet, basename="voicemail-message")
 router.register("forwarding-rules", ForwardingRuleViewSet, basename="forwarding-rule")
+router.register("blacklist/entries", BlacklistEntryViewSet, basename="blacklist-entry")
+router.register("blacklist/rejected", RejectedCallViewSet, basename="blacklist-rejected")
+router.register("crm/calls", CrmCallViewSet, basename="crm-call")
 router.register("hold-music", HoldMusicViewSet, basename="hold-music")
 router.register("conference-rooms", RoomViewSet, basename="conference-room")
 router.register("conference-members", ParticipantViewSet, basename="conference-member")
@@ -34,5 +43,6 @@ urlpatterns = [
     path("options/<slug:code>/", views.OptionToggleView.as_view(), name="option-detail"),
     path("ledger/", views.LedgerView.as_view(), name="ledger"),
     path("balance/", views.BalanceView.as_view(), name="balance"),
+    path("blacklist/settings/", BlacklistSettingsView.as_view(), name="blacklist-settings"),
     *router.urls,
 ]
