@@ -6,6 +6,9 @@ rows, call one of these, save what comes back and dispatch the commands after co
 
 The rules (numbers from the seed, in `Policy`):
 
+- Outside the department's working hours (or when the 10-minute window would end after
+  closing) a request is due at the next opening and its window counts from there
+  (`new_request(opens_at=...)`); the caller's hangup does not make it due earlier.
 - A request is due once the caller's own call has ended (`on_caller_left`, from the hangup of
   the call in which they pressed 1): dialling them back while they still hear the confirmation
   finds a busy line without call waiting and wastes the attempt. Should that hangup never be
@@ -200,9 +203,28 @@ def _cancel(req: Request, now: dt.datetime) -> tuple[Request, list]:
 # -- creating and claiming --------------------------------------------------------------------
 
 
-def new_request(*, request_id: int = 0, now: dt.datetime, policy: Policy = DEFAULT_POLICY):
+def new_request(
+    *,
+    request_id: int = 0,
+    now: dt.datetime,
+    policy: Policy = DEFAULT_POLICY,
+    opens_at: dt.datetime | None = None,
+):
     """A fresh request: due once the caller has hung up (`on_caller_left`), at the latest
-    `caller_leave_timeout` from now; the first attempt must start within the window."""
+    `caller_leave_timeout` from now; the first attempt must start within the window.
+
+    `opens_at`: the request was taken outside the department's working hours (or its window
+    would end after closing, `portal.menus.rules.callback_timing`): nobody is dialled before
+    the opening, and the window counts from there."""
+    if opens_at is not None and opens_at > now:
+        req = Request(
+            id=request_id,
+            status=PENDING,
+            attempts_made=0,
+            next_attempt_at=opens_at,
+            first_attempt_deadline=opens_at + policy.first_attempt_window,
+        )
+        return req, [Notify("callback_requested")]
     req = Request(
         id=request_id,
         status=PENDING,
@@ -213,17 +235,21 @@ def new_request(*, request_id: int = 0, now: dt.datetime, policy: Policy = DEFAU
     return req, [Notify("callback_requested")]
 
 
-def on_caller_left(req: Request, *, now: dt.datetime) -> tuple[Request, list]:
+def on_caller_left(
+    req: Request, *, now: dt.datetime, policy: Policy = DEFAULT_POLICY
+) -> tuple[Request, list]:
     """The call in which the caller pressed 1 has ended: the first attempt is due now.
 
     Only a request still waiting for its first attempt moves; a duplicate or late report (an
-    attempt already made or running, a closed request) changes nothing."""
+    attempt already made or running, a closed request) changes nothing, and neither does a
+    request scheduled for the opening (its window has not begun)."""
     if (
         req.status != PENDING
         or req.attempts_made != 0
         or req.current_attempt_id is not None
         or req.next_attempt_at is None
         or req.next_attempt_at <= now
+        or now < req.first_attempt_deadline - policy.first_attempt_window
     ):
         return req, []
     return replace(req, next_attempt_at=now), []

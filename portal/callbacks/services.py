@@ -246,7 +246,8 @@ def callback_request_create(
 ) -> tuple[CallbackRequest | None, str]:
     """Record that the caller on channel `origin_uuid` pressed 1 in the queue of `number_e164`.
 
-    Returns `(request, "created")`, or `(existing, "duplicate")` when this channel already made
+    Returns `(request, "created")`, `(request, "scheduled")` when it was taken outside the
+    department's working hours and is due at the opening (`next_attempt_at`), or `(existing, "duplicate")` when this channel already made
     a request or the caller already has an open one for the department, or `(None, reason)`
     with reason one of "option_off", "unknown_number" (not the customer's multichannel number),
     "no_department" (the number routes to no department), "anonymous" (withheld/invalid
@@ -279,7 +280,8 @@ def callback_request_create(
     if caller is None:
         return None, "anonymous"
 
-    state, commands = flow.new_request(now=now, policy=POLICY)
+    opens_at = _opens_at(customer_id, number, now)
+    state, commands = flow.new_request(now=now, policy=POLICY, opens_at=opens_at)
     try:
         with transaction.atomic():
             open_one = _open_request(number.department_id, caller, lock=True)
@@ -306,7 +308,24 @@ def callback_request_create(
             raise
         return twin, "duplicate"
     log.info("callback %s requested by %s (department %s)", r.pk, caller, r.department_id)
-    return r, "created"
+    return r, ("scheduled" if opens_at is not None else "created")
+
+
+def _opens_at(customer_id: int, number: PhoneNumber, now: dt.datetime) -> dt.datetime | None:
+    """Outside the department's working hours (portal.menus schedules), or when the first
+    attempt's window would end after closing: the next opening. None: dial as usual."""
+    from django.apps import apps
+
+    if not apps.is_installed("portal.menus"):
+        return None
+    from portal.menus import rules as hours_rules
+    from portal.menus.selectors import callback_hours
+
+    hours = callback_hours(
+        customer_id=customer_id, department_id=number.department_id, number_id=number.pk
+    )
+    timing = hours_rules.callback_timing(hours, now, POLICY.first_attempt_window)
+    return timing.due_at if timing.deferred else None
 
 
 def callback_request_caller_left(*, origin_uuid: str, now: dt.datetime) -> bool:
@@ -325,7 +344,7 @@ def callback_request_caller_left(*, origin_uuid: str, now: dt.datetime) -> bool:
         if r is None:
             return False
         state = _request_state(r)
-        new, commands = flow.on_caller_left(state, now=now)
+        new, commands = flow.on_caller_left(state, now=now, policy=POLICY)
         if new == state:
             return False
         _save_request(r, new)
@@ -506,8 +525,12 @@ def callback_attempt_plan(*, attempt_id: int) -> AttemptPlan | None:
 # -- attempt steps ----------------------------------------------------------------------------------
 
 
-def _step(attempt_id: int, step, **kwargs) -> CallbackRequest | None:
-    """Lock the attempt's request and the attempt, apply a flow step, save, dispatch."""
+def _step(attempt_id: int, step, **kwargs) -> tuple[CallbackRequest | None, bool]:
+    """Lock the attempt's request and the attempt, apply a flow step, save, dispatch.
+
+    Returns the request and whether the rules took the step: a step they refuse (the attempt
+    ended, the request was cancelled or done meanwhile, a duplicate) changes nothing, and the
+    telephony must not act on it (not dial the caller after a late "employee answered")."""
     with transaction.atomic():
         request_id = (
             CallbackAttempt.objects.filter(pk=attempt_id)
@@ -516,52 +539,57 @@ def _step(attempt_id: int, step, **kwargs) -> CallbackRequest | None:
         )
         if request_id is None:
             log.warning("callback attempt %s: no such attempt", attempt_id)
-            return None
+            return None, False
         r = (
             CallbackRequest.objects.select_for_update(of=("self",))
             .select_related("customer", "department")
             .get(pk=request_id)
         )
         a = CallbackAttempt.objects.select_for_update().get(pk=attempt_id)
-        new_r, new_a, commands = step(_request_state(r), _attempt_state(a), policy=POLICY, **kwargs)
+        old_r, old_a = _request_state(r), _attempt_state(a)
+        new_r, new_a, commands = step(old_r, old_a, policy=POLICY, **kwargs)
+        applied = (new_r, new_a) != (old_r, old_a) or bool(commands)
         _save_attempt(a, new_a)
         extra = {}
         if new_r.status == flow.COMPLETED and r.status != flow.COMPLETED:
             extra["employee_id"] = new_a.employee_id
         _save_request(r, new_r, **extra)
         _dispatch(r, commands)
-    return r
+    return r, applied
 
 
 def callback_attempt_employee_answered(
     *, attempt_id: int, employee_id: int, employee_uuid: str, now: dt.datetime
-) -> None:
-    _step(
+) -> bool:
+    """The employee took the call. False: the attempt is not going on any more (cancelled,
+    done, ended, or this answer was already recorded): do not dial the caller."""
+    return _step(
         attempt_id,
         flow.on_employee_answered,
         employee_id=employee_id,
         employee_uuid=(employee_uuid or "")[:64],
         now=now,
-    )
+    )[1]
 
 
 def callback_attempt_caller_dialing(
     *, attempt_id: int, caller_uuid: str, caller_id_shown: str, now: dt.datetime
-) -> None:
-    _step(
+) -> bool:
+    """The caller's leg is about to be dialled. False: the rules refused it: do not dial."""
+    return _step(
         attempt_id,
         flow.on_caller_dialing,
         caller_uuid=(caller_uuid or "")[:64],
         caller_id_shown=(caller_id_shown or "")[:16],
         now=now,
-    )
+    )[1]
 
 
 def callback_attempt_bridged(
     *, attempt_id: int, now: dt.datetime, recording_path: str = ""
 ) -> None:
     """Both legs are connected. `recording_path`: where the call is recorded, if it is."""
-    r = _step(attempt_id, flow.on_bridged, now=now)
+    r, _ = _step(attempt_id, flow.on_bridged, now=now)
     if r is not None and recording_path:
         CallbackAttempt.objects.filter(pk=attempt_id, recording_path="").update(
             recording_path=recording_path[:500]
@@ -573,7 +601,7 @@ def callback_attempt_finished(
     *, attempt_id: int, caller_answered: bool, bridged: bool, cause: str, now: dt.datetime
 ) -> str:
     """The attempt is over. Returns the request's status afterwards ("" for an unknown attempt)."""
-    r = _step(
+    r, _ = _step(
         attempt_id,
         flow.on_attempt_finished,
         caller_answered=caller_answered,
@@ -586,7 +614,7 @@ def callback_attempt_finished(
 
 def callback_no_employee_free(*, attempt_id: int, now: dt.datetime) -> str:
     """Nobody of the department answered: again in 30 s, or failed if the window has passed."""
-    r = _step(attempt_id, flow.on_no_employee_free, now=now)
+    r, _ = _step(attempt_id, flow.on_no_employee_free, now=now)
     return r.status if r is not None else ""
 
 
@@ -596,7 +624,7 @@ def callback_attempt_lost(*, attempt_id: int, now: dt.datetime) -> str:
     Counted as a missed attempt if the caller's phone was dialled; a bridged attempt counts as
     the completed callback it was.
     """
-    r = _step(attempt_id, flow.on_attempt_lost, now=now)
+    r, _ = _step(attempt_id, flow.on_attempt_lost, now=now)
     return r.status if r is not None else ""
 
 

@@ -224,7 +224,7 @@ class CallbackFlow(Flow):
 
     def handle_session(self, call) -> None:
         from portal.callbacks.services import callback_request_create
-        from portal.prompts.selectors import prompt_path
+        from portal.prompts.selectors import digit_paths, playback_arg, prompt_path
         from portal.tenants.models import Customer
 
         variables = call.variables
@@ -240,14 +240,21 @@ class CallbackFlow(Flow):
             origin_uuid=call.uuid,
             now=timezone.now(),
         )
+        paths = []
         if request is not None and reason == "duplicate":
             key = "callback_already_requested"
+        elif request is not None and reason == "scheduled":
+            # Outside working hours: the caller hears when the call will come (local time).
+            key = "callback_scheduled"
+            when = timezone.localtime(request.next_attempt_at, _zone(customer.time_zone))
+            paths = digit_paths(customer=customer, digits=when.strftime("%H%M"))
         elif request is not None:
             key = "callback_confirmed"
         else:
             log.info("callback refused for %s: %s", call.uuid, reason)
             key = "service_unavailable"
-        call.execute("playback", prompt_path(customer=customer, key=key), timeout=60)
+        paths.insert(0, prompt_path(customer=customer, key=key))
+        call.execute("playback", playback_arg(paths), timeout=60)
         call.execute("hangup", "NORMAL_CLEARING", timeout=10)
         if request is not None:  # hung up: the caller's line is free (the hangup event says so too)
             self.caller_left(call.uuid)
@@ -386,32 +393,46 @@ class CallbackFlow(Flow):
             if leg is not None and event.get("Caller-Channel-Answered-Time", "0") != "0":
                 self.on_answered_leg_hangup(ctx, leg, event)
 
+    @staticmethod
+    def let_go(ctx: NodeContext, attempt_id: int, employee_uuid: str) -> None:
+        """The employee answered an attempt that is over (staff closed the request, the caller
+        got through meanwhile, the attempt ended): their leg is hung up, not left parked."""
+        log.info("callback attempt %s: the employee answered too late", attempt_id)
+        try:
+            ctx.api(commands.uuid_kill(employee_uuid))
+        except commands.CommandError:
+            log.warning("callback attempt %s: bad employee leg %r", attempt_id, employee_uuid)
+
     def on_originate_result(self, ctx: NodeContext, leg: Leg, result: str) -> None:
         from portal.callbacks import services
 
         now = timezone.now()
         plan = self.plan(leg.attempt_id)
-        if plan is None:
-            return  # finished meanwhile (or not ours to dial): the database decides
         ok, _, detail = result.partition(" ")
+        if plan is None:  # finished meanwhile (or not ours to dial): the database decides
+            if leg.leg == "employee" and ok == "+OK":
+                self.let_go(ctx, leg.attempt_id, detail.strip())
+            return
         if leg.leg == "employee":
             if ok != "+OK":
                 self.ring_employee(ctx, plan, leg.candidate + 1)
                 return
             employee_uuid = detail.strip()
-            services.callback_attempt_employee_answered(
+            caller_uuid = str(uuidlib.uuid4())
+            taken = services.callback_attempt_employee_answered(
                 attempt_id=plan.attempt_id,
                 employee_id=plan.candidates[leg.candidate].employee_id,
                 employee_uuid=employee_uuid,
                 now=now,
-            )
-            caller_uuid = str(uuidlib.uuid4())
-            services.callback_attempt_caller_dialing(
+            ) and services.callback_attempt_caller_dialing(
                 attempt_id=plan.attempt_id,
                 caller_uuid=caller_uuid,
                 caller_id_shown=plan.candidates[leg.candidate].caller_id_to_show,
                 now=now,
             )
+            if not taken:  # the rules refused the step: nobody is dialled
+                self.let_go(ctx, plan.attempt_id, employee_uuid)
+                return
             command = caller_originate(
                 plan, leg.candidate, caller_uuid, self.gateway(), self.intro(plan)
             )
@@ -515,6 +536,15 @@ class CallbackFlow(Flow):
         leg = leg_of(call.variables)
         if leg is not None:
             callback_attempt_lost(attempt_id=leg.attempt_id, now=timezone.now())
+
+
+def _zone(name: str):
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 def _int(value: str | None) -> int:

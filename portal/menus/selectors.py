@@ -112,3 +112,39 @@ def menu_prompt_path(menu_id: int, kind: str, language: str) -> str | None:
 
 def number_route_for(customer_id: int, number_id: int) -> NumberRoute | None:
     return NumberRoute.objects.filter(customer_id=customer_id, number_id=number_id).first()
+
+
+def callback_hours(
+    *, customer_id: int, department_id: int, number_id: int | None
+) -> rules.Hours | None:
+    """The working hours a queue callback for `department_id` must respect: the schedule of
+    the number the caller dialled, else the schedule of a menu key leading to the department
+    (the first by id); None: no hours known, any time is fine."""
+    schedule_id = None
+    if number_id is not None:
+        schedule_id = (
+            NumberRoute.objects.filter(customer_id=customer_id, number_id=number_id)
+            .exclude(schedule=None)
+            .values_list("schedule_id", flat=True)
+            .first()
+        )
+    if schedule_id is None:
+        from portal.menus.models import MenuOption
+
+        schedule_id = (
+            MenuOption.objects.filter(
+                menu__customer_id=customer_id, target=f"dept:{int(department_id)}"
+            )
+            .exclude(schedule=None)
+            .order_by("id")
+            .values_list("schedule_id", flat=True)
+            .first()
+        )
+    if schedule_id is None:
+        return None
+    schedule = (
+        Schedule.objects.filter(pk=schedule_id, customer_id=customer_id)
+        .prefetch_related("spans", "exceptions")
+        .first()
+    )
+    return hours_of(schedule) if schedule is not None else None
