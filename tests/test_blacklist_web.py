@@ -180,3 +180,16 @@ def test_the_api_adds_lists_and_deletes_entries_and_sets_the_settings(
     assert put.json() == {"action": "prompt", "block_anonymous": True}
     assert api.get("/api/v1/blacklist/settings/").json()["action"] == "prompt"
     assert api.get("/api/v1/blacklist/rejected/").json()["results"] == []
+
+
+def test_the_page_and_its_messages_speak_english(customer, admin_user):
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(admin_user)
+    page = client.post(
+        "/pbx/blacklist/entries/", {"kind": "prefix", "value": "+7"}, follow=True
+    ).content.decode()
+    for text in ("Blacklist", "Numbers and prefixes", "Rejected calls", "What the caller hears"):
+        assert text in page
+    assert "with the country code" in page  # the refused prefix, explained in English
+    assert "Отклонённые звонки" not in page and "Номера и префиксы" not in page
+    assert "Blacklist" in client.get("/pbx/").content.decode()  # the "Настроить АТС" tile

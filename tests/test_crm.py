@@ -396,3 +396,15 @@ def test_the_api_lists_calls_with_notes_and_takes_a_note(office, answered, other
         stranger.post(f"/api/v1/crm/calls/{answered.pk}/notes/", {"text": "x"}).status_code == 404
     )
     assert stranger.get("/api/v1/crm/calls/").json()["results"] == []
+
+
+def test_the_card_and_settings_speak_english(office, answered):
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(office["user"])
+    card = client.get(f"/pbx/crm/calls/{answered.pk}/").content.decode()
+    for text in ("Call card", "Notes", "Save note", "Calls from this number", "Callback requests"):
+        assert text in card
+    assert "Заметки" not in card
+    admin = factories.user(office["customer"])
+    client.force_login(admin)
+    assert "CRM webhook URL" in client.get("/pbx/crm/").content.decode()
