@@ -58,7 +58,12 @@ def test_a_call_nobody_took_to_a_department_number_is_left_in_the_departments_bo
         ("sleep", "300"),
         ("playback", BOX.greeting),
         ("playback", "tone_stream://%(400,0,1000)"),
-        ("record", "$${pbx_recordings_dir}/c12/vm/b9/${uuid}.wav 90 200 5"),
+        (
+            "record_session",
+            "$${pbx_recordings_dir}/c12/vm/b9/${uuid}.wav +90 "
+            "{RECORD_STEREO=false,RECORD_READ_ONLY=true,RECORD_MIN_SEC=1}",
+        ),
+        ("sleep", "90000"),
         ("hangup", "NORMAL_CLEARING"),
         ("hangup", "NO_ANSWER"),
     ]
@@ -73,7 +78,11 @@ def test_a_number_ringing_one_phone_uses_that_employees_box_when_the_department_
         settings=CONF,
     )
     got = apps(xml)
-    assert ("record", "$${pbx_recordings_dir}/c12/vm/b10/${uuid}.wav 120 200 5") in got
+    assert (
+        "record_session",
+        "$${pbx_recordings_dir}/c12/vm/b10/${uuid}.wav +120 "
+        "{RECORD_STEREO=false,RECORD_READ_ONLY=true,RECORD_MIN_SEC=1}",
+    ) in got
     assert ("playback", "tone_stream://%(400,0,1000)") in got  # no greeting file: the beep only
     # a hunt group without a department box: nobody's box is chosen
     xml = render.render_public_dialplan(
@@ -83,7 +92,7 @@ def test_a_number_ringing_one_phone_uses_that_employees_box_when_the_department_
         ),
         settings=CONF,
     )
-    assert "record" not in [a for a, _ in apps(xml)]
+    assert "record_session" not in [a for a, _ in apps(xml)]
 
 
 @pytest.mark.parametrize(
@@ -113,7 +122,7 @@ def test_another_customers_box_is_never_used():
         regular([employee()], {"department": Box(id=9, customer_id=13), "employees": {}}),
         settings=CONF,
     )
-    assert "record" not in [a for a, _ in apps(xml)]
+    assert "record_session" not in [a for a, _ in apps(xml)]
 
 
 def test_an_internal_call_goes_on_to_the_box_after_a_failed_ring():
@@ -147,7 +156,7 @@ def test_with_auto_redial_the_redial_causes_stay_and_the_box_comes_after_the_off
     fails = [d for a, d in got if a == "set" and d.startswith("continue_on_fail=")]
     assert len(fails) == 1 and fails[0] != "continue_on_fail=true"
     names = [a for a, _ in got]
-    assert names.index("socket") < names.index("record")
+    assert names.index("socket") < names.index("record_session")
 
 
 @pytest.mark.parametrize("path", ["relative.wav", "/a/../etc/passwd", "/x/${y}.wav", "/a b.wav"])
@@ -162,5 +171,7 @@ def test_a_menu_can_send_a_call_to_a_box():
     condition = sub(root, "condition")
     action(condition, "answer")
     leave_message(condition, Box(id=3, customer_id=12, max_seconds=5000))
-    data = [a.get("data") for a in condition.iter("action") if a.get("application") == "record"]
-    assert data == ["$${pbx_recordings_dir}/c12/vm/b3/${uuid}.wav 600 200 5"]  # capped
+    data = [
+        a.get("data") for a in condition.iter("action") if a.get("application") == "record_session"
+    ]
+    assert data[0].startswith("$${pbx_recordings_dir}/c12/vm/b3/${uuid}.wav +600 ")  # capped

@@ -160,12 +160,12 @@ def test_the_dialplan_sends_a_missed_internal_call_to_the_box_only_with_the_opti
     customer, setup
 ):
     _dept, emp, box = setup
-    assert "record" not in customer_dialplan_xml(customer.pk, "101")
+    assert "record_session" not in customer_dialplan_xml(customer.pk, "101")
     option_set(customer=customer, code=Option.VOICEMAIL, enabled=True)
     xml = customer_dialplan_xml(customer.pk, "101")
     assert f"/vm/b{box.pk}/" in xml and "continue_on_fail=true" in xml
     Mailbox.objects.filter(pk=box.pk).update(enabled=False)
-    assert "record" not in customer_dialplan_xml(customer.pk, "101")
+    assert "record_session" not in customer_dialplan_xml(customer.pk, "101")
 
 
 def test_a_regular_number_reaches_the_department_box(customer, setup):

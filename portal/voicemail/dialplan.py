@@ -7,7 +7,7 @@ With the `voicemail` option on, a call nobody took (busy, no answer, not registe
   ringing one phone) that employee's box;
 - an internal call to an extension: the employee's box.
 
-The message is written by FreeSWITCH's `record` to
+The message is written by FreeSWITCH's `record_session` to
 `$${pbx_recordings_dir}/c<customer>/vm/b<box>/${uuid}.wav`; its RECORD_STOP reaches
 portal/voicemail/telephony.py, which files the message (and the recordings flow counts the file
 against the storage quota).
@@ -30,9 +30,8 @@ from pbx.xmlbuild import RenderError, action, db_id
 VOICEMAIL = "voicemail"  # portal.billing.models.Option.VOICEMAIL
 #: the beep before recording (needs no file)
 BEEP = "tone_stream://%(400,0,1000)"
-#: `record` stops after this many seconds of silence (energy threshold 200)
-SILENCE_THRESHOLD = 200
-SILENCE_SECONDS = 5
+#: the message's own recording variables (not the channel's): mono, the caller's side only
+RECORD_VARIABLES = "RECORD_STEREO=false,RECORD_READ_ONLY=true,RECORD_MIN_SEC=1"
 _SOUND_PATH = re.compile(r"/[A-Za-z0-9_./-]+\Z")
 
 
@@ -51,8 +50,12 @@ def message_path(customer_id: int, box_id: int) -> str:
 
 
 def leave_message(condition, box: Box) -> None:
-    """Answer, play the box's greeting and the beep, record the message. The caller hangs up
-    to finish (or `record` stops on silence or at the box's limit)."""
+    """Answer, play the box's greeting and the beep, record what the caller says until they
+    hang up (or the box's limit).
+
+    `record_session` (not `record`): it creates the box's folder, and its own variables keep
+    the message mono and the caller's side only whatever the call's recording set on the
+    channel. A message under RECORD_MIN_SEC is removed by FreeSWITCH (not filed)."""
     greeting = box.greeting or ""
     if greeting and (not _SOUND_PATH.match(greeting) or "/../" in f"{greeting}/"):
         raise RenderError(f"box {box.id}: unsafe greeting path")
@@ -65,9 +68,10 @@ def leave_message(condition, box: Box) -> None:
     action(condition, "playback", BEEP)
     action(
         condition,
-        "record",
-        f"{message_path(box.customer_id, box.id)} {seconds} {SILENCE_THRESHOLD} {SILENCE_SECONDS}",
+        "record_session",
+        f"{message_path(box.customer_id, box.id)} +{seconds} {{{RECORD_VARIABLES}}}",
     )
+    action(condition, "sleep", str(seconds * 1000))
     action(condition, "hangup", "NORMAL_CLEARING")
 
 
