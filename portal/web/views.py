@@ -228,6 +228,10 @@ def option_toggle(request):
     )
     row = next((o for o in page.options if o.code == code), None)
     name = row.name if row else code
+    if state == "on":
+        done = _("Опция «%(name)s» подключена.") % {"name": name}
+    else:
+        done = _("Опция «%(name)s» отключена.") % {"name": name}
     if wants_json(request):
         warning_html = _callback_warning_html(request, page)
         return JsonResponse(
@@ -240,12 +244,10 @@ def option_toggle(request):
                 "options_fee_label": options_fee_label(page.enabled_count),
                 "callback_warning": bool(warning_html),
                 "callback_warning_html": warning_html,
+                "message": done,  # the page shows it where the plain post's message appears
             }
         )
-    if state == "on":
-        messages.success(request, _("Опция «%(name)s» подключена.") % {"name": name})
-    else:
-        messages.success(request, _("Опция «%(name)s» отключена.") % {"name": name})
+    messages.success(request, done)
     return redirect(back)
 
 
