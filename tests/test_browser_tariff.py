@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import calendar
 import os
 import re
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,6 +15,7 @@ from portal.billing.management.commands.demo import (
     DEMO_PASSWORD,
     DEMO_USERNAME,
     create_demo_customer,
+    current_month,
 )
 from portal.billing.models import OptionPeriod
 from tests.browser import AVAILABLE, launch
@@ -22,6 +24,9 @@ from tests.browser import AVAILABLE, launch
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
+MSK = ZoneInfo("Europe/Moscow")
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "var" / "artifacts" / "browser"  # git-ignored (var/): screenshots of the pages
 expect = playwright_sync.expect
 
 pytestmark = [
@@ -42,7 +47,7 @@ def browser():
 @pytest.fixture
 def demo(live_server):
     catalog.ensure()  # an earlier transactional test may have flushed the catalog
-    return create_demo_customer(month=dt.date(2026, 10, 1), tz=ZoneInfo("Europe/Moscow"))
+    return create_demo_customer(month=current_month(MSK), tz=MSK)
 
 
 def log_in(page, live_server):
@@ -65,6 +70,30 @@ def is_on(customer, code: str) -> bool:
     ).exists()
 
 
+def test_on_the_day_the_demo_runs_the_page_is_the_seed_screen(browser, live_server, demo):
+    context = browser.new_context(locale="ru-RU", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    log_in(page, live_server)
+    month = current_month(MSK)
+    heading = page.locator("#accrued-heading")
+    expect(heading).to_contain_text("Начислено в текущем месяце")
+    expect(figure(page, "balance")).to_have_text("0")
+    expect(figure(page, "tariff-name")).to_have_text("Средний")
+    expect(figure(page, "options-count")).to_have_text("подключены 11 опций")
+    expect(figure(page, "options-fee")).to_have_text("740")
+    expect(figure(page, "monthly-fee")).to_have_text("1300")
+    expect(figure(page, "storage-free")).to_have_text("5.00")
+    if calendar.monthrange(month.year, month.month)[1] == 31:  # the seed's month has 31 days
+        expect(figure(page, "accrued-total")).to_have_text("1052.55")
+        expect(figure(page, "accrued-tariff")).to_have_text("628.95")
+        expect(figure(page, "accrued-extra-multichannel")).to_have_text("130.65")
+        expect(figure(page, "accrued-extra-numbers")).to_have_text("0")
+        expect(figure(page, "accrued-extra-services")).to_have_text("292.95")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "demo-tariff-seed-screen.png"), full_page=True)
+    context.close()
+
+
 def test_switching_callback_on_updates_the_page_without_a_reload(browser, live_server, demo):
     context = browser.new_context(locale="ru-RU")
     page = context.new_page()
@@ -80,6 +109,7 @@ def test_switching_callback_on_updates_the_page_without_a_reload(browser, live_s
     switch.click()
 
     expect(switch).to_have_attribute("aria-checked", "true")
+    expect(page.get_by_role("status")).to_have_text("Опция «Обратный вызов» подключена.")
     expect(figure(page, "options-count")).to_have_text("подключены 12 опций")
     expect(figure(page, "options-fee")).to_have_text("890")
     expect(page.locator('[data-label="options-fee"]')).to_have_text("Плата за 12 опций в месяц")
@@ -94,6 +124,17 @@ def test_switching_callback_on_updates_the_page_without_a_reload(browser, live_s
     )
     expect(figure(page, "options-count")).to_have_text("подключены 12 опций")
     assert page.evaluate("window.__noReload") is None
+    context.close()
+
+
+def test_every_switch_is_the_same_width(browser, live_server, demo):
+    context = browser.new_context(locale="ru-RU")
+    page = context.new_page()
+    log_in(page, live_server)
+    widths = page.eval_on_selector_all(
+        "button.switch", "els => els.map(e => Math.round(e.getBoundingClientRect().width))"
+    )
+    assert len(widths) > 10 and len(set(widths)) == 1, widths
     context.close()
 
 

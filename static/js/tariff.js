@@ -5,6 +5,8 @@
   "use strict";
 
   var warning = document.getElementById("callback-warning");
+  // The confirmation ("Опция «…» подключена."), where the plain post's message would appear.
+  var status = document.getElementById("option-status");
 
   function setText(selector, text) {
     var el = document.querySelector(selector);
@@ -66,6 +68,10 @@
         setText("[data-label=options-fee]", data.options_fee_label);
         setText("[data-figure=options-fee]", data.options_fee);
         if (warning) warning.innerHTML = data.callback_warning_html || "";
+        if (status && data.message) {
+          status.textContent = data.message;
+          status.hidden = false;
+        }
       })
       .catch(function (err) {
         // Network trouble: fall back to the plain form post.
