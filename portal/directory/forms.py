@@ -51,6 +51,15 @@ class DirectoryForm(forms.Form):
 
 
 class DepartmentForm(DirectoryForm):
+    # Shown indented under "Оповещать об обратном вызове": how the department is told.
+    nested_fields = (
+        "notify_email",
+        "notify_sms",
+        "notify_portal",
+        "notify_webhook",
+        "notification_emails",
+        "webhook_url",
+    )
     name = forms.CharField(label=_("название"), max_length=120)
     notify_callback = forms.BooleanField(label=_("Оповещать об обратном вызове"), required=False)
     notify_email = forms.BooleanField(label=_("по e-mail"), required=False, initial=True)

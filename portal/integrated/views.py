@@ -437,6 +437,7 @@ class ServiceForm(forms.ModelForm):
         model = IntegratedService
         fields = ["name", "description", "info_url", "numbers"]
         widgets = {"numbers": forms.CheckboxSelectMultiple}
+        labels = {"numbers": _("Номера")}  # the model field has no Russian name
 
     def __init__(self, *args, customer, **kwargs):
         super().__init__(*args, **kwargs)

@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 
 from django import template
 from django.utils.text import capfirst
+from django.utils.translation import gettext as _
 
 register = template.Library()
 
@@ -37,3 +38,15 @@ def field_label(field):
     """A form field's <label> as every page shows it: capitalised, no trailing colon (Django's
     default label_suffix put colons after lowercase labels, checkboxes included)."""
     return field.label_tag(contents=capfirst(field.label), label_suffix="")
+
+
+@register.filter
+def notify_channels(department) -> str:
+    """How a department is told, as a list for people: "e-mail, SMS, портал, вебхук"."""
+    names = [
+        (department.notify_email, "e-mail"),
+        (department.notify_sms, "SMS"),
+        (department.notify_portal, _("портал")),
+        (department.notify_webhook, _("вебхук")),
+    ]
+    return ", ".join(str(name) for on, name in names if on)
