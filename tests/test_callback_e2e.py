@@ -237,3 +237,21 @@ def test_when_no_employee_answers_the_attempt_is_retried_without_calling_the_cal
     assert request.status == "pending" and request.attempts_made == 0
     assert request.next_attempt_at - attempt.ended_at == dt.timedelta(seconds=30)
     assert not [c for c in switch.received if "pbx_leg=caller" in c]
+
+
+def test_an_employee_who_answers_after_the_request_was_closed_is_let_go_and_nobody_is_dialled(
+    switch, service, office
+):
+    customer = office[0]
+    switch.answers_after("101", 19)  # 0.19 s of real time (leg_timeout is 20 switch s)
+    switch.answers_after("102", 19)
+    session = press_1_in_the_queue(switch, service, customer)
+    assert session.wait_closed(timeout=15)
+    originate = switch.wait_for_command("originate", timeout=20)
+    assert "pbx_leg=employee" in originate
+    # While the employee's phone rings, the request is closed (staff marked it done).
+    request = CallbackRequest.objects.get(customer=customer)
+    CallbackRequest.objects.filter(pk=request.pk).update(status="completed")
+    employee_leg = originate.split("origination_uuid=")[1][:36]
+    assert switch.wait_for_command(f"uuid_kill {employee_leg}", timeout=10)
+    assert not [c for c in switch.received if "pbx_leg=caller" in c]

@@ -397,6 +397,42 @@ def test_a_second_finish_for_the_same_attempt_changes_nothing():
 
 
 @pytest.mark.django_db
+def test_a_step_the_rules_refuse_tells_the_flow_not_to_dial_the_caller():
+    customer, dept, _ = setup_customer()
+    employee = factories.employee(customer, dept)
+    create(customer)
+    plan = claim_one(T0)
+    answered = dict(attempt_id=plan.attempt_id, employee_id=employee.pk, now=T0)
+    # The attempt ended while the employee's phone rang (e.g. the ring was reported lost) ...
+    services.callback_attempt_lost(attempt_id=plan.attempt_id, now=T0)
+    # ... so a late "employee answered" and the caller's leg are refused, not recorded.
+    assert services.callback_attempt_employee_answered(employee_uuid="e-late", **answered) is False
+    assert (
+        services.callback_attempt_caller_dialing(
+            attempt_id=plan.attempt_id, caller_uuid="c-1", caller_id_shown=MC, now=T0
+        )
+        is False
+    )
+    attempt = CallbackAttempt.objects.get(pk=plan.attempt_id)
+    assert attempt.employee_uuid == "" and attempt.caller_uuid == ""
+
+
+@pytest.mark.django_db
+def test_a_step_the_rules_take_says_so_once():
+    customer, dept, _ = setup_customer()
+    employee = factories.employee(customer, dept)
+    create(customer)
+    plan = claim_one(T0)
+    answered = dict(attempt_id=plan.attempt_id, employee_id=employee.pk, now=T0)
+    assert services.callback_attempt_employee_answered(employee_uuid="e-1", **answered) is True
+    # the same answer reported twice: the second is not a reason to dial the caller again
+    assert services.callback_attempt_employee_answered(employee_uuid="e-1", **answered) is False
+    assert services.callback_attempt_caller_dialing(
+        attempt_id=plan.attempt_id, caller_uuid="c-1", caller_id_shown=MC, now=T0
+    )
+
+
+@pytest.mark.django_db
 def test_no_employee_free_retries_in_30_seconds_as_the_same_attempt_number():
     customer, _, _ = setup_customer()
     req, _ = create(customer)
