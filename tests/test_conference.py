@@ -323,12 +323,12 @@ def test_a_portal_request_is_sent_once_to_the_members_node(cust):
     ConferenceFlow().on_event(Node().ctx("fs2"), event("add-member", r, 3))
     member = Participant.objects.get()
     services.member_command_request(customer=cust, participant_pk=member.pk, action="kick")
-    other_node, node = Node(), Node({f"conference {r.conference_name} kick 3": "OK kick 3"})
+    other_node, node = Node(), Node({f"conference {r.conference_name} kick 3": "+OK kicked 3\n"})
     ConferenceFlow().tick(other_node.ctx("fs1"))
     ConferenceFlow().tick(node.ctx("fs2"))
     ConferenceFlow().tick(node.ctx("fs2"))
     assert other_node.sent == [] and node.sent == [f"conference {r.conference_name} kick 3"]
-    assert MemberCommand.objects.get().result == "OK kick 3"
+    assert MemberCommand.objects.get().result == "+OK kicked 3"
 
 
 def test_a_request_call_control_never_picked_up_expires_unsent(cust):
