@@ -560,8 +560,8 @@ CONFERENCE_MEMBER_ACTIONS = frozenset({"mute", "unmute", "kick"})
 
 
 def conference_member(conference: str, action: str, member_id: int | str) -> str:
-    """``conference <c12_r5> mute|unmute|kick <member id>`` (answers ``OK mute 3``; an
-    unknown room ``Conference c12_r5 not found``, an unknown member ``Non-Existant ID 7``)."""
+    """``conference <c12_r5> mute|unmute|kick <member id>`` (answers ``+OK mute 3``,
+    ``+OK kicked 3``; an unknown room ``-ERR Conference c12_r5 not found``)."""
     if action not in CONFERENCE_MEMBER_ACTIONS:
         raise CommandError(f"conference member action {action!r}")
     name = _match(_CONFERENCE, conference, "conference name")
