@@ -68,9 +68,9 @@ class Stack:
         eventually(lambda: Node.objects.filter(esl_state="connected").exists(), timeout=30)
         return self
 
-    def phone(self, user: str) -> realswitch.Answerer:
-        """`user`'s phone (answers every call, keeps the INVITEs) registers."""
-        phone = realswitch.Answerer(self.work, user, trace_messages=True)
+    def phone(self, user: str, scenario: str = "answer.xml") -> realswitch.Answerer:
+        """`user`'s phone (answers as `scenario` says, keeps the INVITEs) registers."""
+        phone = realswitch.Answerer(self.work, user, scenario=scenario, trace_messages=True)
         self.phones[user] = phone
         assert realswitch.register(
             self.fs,

@@ -11,7 +11,9 @@ becomes:
   calls blocked) and billing (an outgoing call of the customer) apply exactly as for a call
   dialled from the employee's phone. The leg carries the employee's `pbx_employee` (the
   per-phone limit) and the number the employee presents outside (`outbound_caller_id_number`);
-  the original caller's number stays the call's caller-ID name (see README of the app);
+  the caller-ID number is overwritten by the outbound extension (the trunk accepts only the
+  customer's numbers), the original caller's caller-ID name (from outside: their number) is
+  kept, so it shows where the trunk passes names;
 - busy / no answer after N seconds / not registered: `loopback/pbx_fwd_<id>/customer_<id>`, an
   extension that rings the employee's phones (`call_timeout` N) and, when that fails with a
   cause a rule covers (portal.forwarding.rules.CAUSES), transfers to
