@@ -299,3 +299,20 @@ def test_the_index_says_when_the_option_is_off(admin_client, customer):
     assert "не подключена" in admin_client.get("/pbx/menus/").content.decode()
     billing.option_set(customer=customer, code=Option.IVR, enabled=True)
     assert "Опция «Голосовое меню» подключена" in admin_client.get("/pbx/menus/").content.decode()
+
+
+def test_the_builder_and_the_simulator_speak_english(admin_client, office):
+    admin_client.cookies["django_language"] = "en"
+    save(admin_client, office["main"], key_1=f"dept:{office['sales'].pk}")
+    html = admin_client.get(f"/pbx/menus/{office['main'].pk}/").content.decode()
+    assert "What the caller hears" in html and "Department “Продажи”" in html
+    assert "No greeting: the caller will not know which keys to press." in html
+    _, data = step(admin_client, office["main"])
+    assert data["prompts"][0]["text"] == "Please choose an option."
+    assert data["prompts"][0]["url"].endswith("/en/menu_default_greeting.wav")
+    _, data = step(admin_client, office["main"], state=data["state"], digits="1")
+    assert data["destination"] == "Department “Продажи”"
+    index = admin_client.get("/pbx/menus/").content.decode()
+    assert "Create the menu" in index and "No schedules yet." in index
+    ivr = admin_client.get("/ivr/").content.decode()
+    assert 'href="/pbx/menus/"' in ivr and "Menus, schedules and numbers" in ivr

@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from pbx.render import e164
@@ -28,30 +29,32 @@ from portal.web.access import customer_page
 
 KEYS = "1234567890*#"
 WEEKDAYS = [
-    _("Понедельник"),
-    _("Вторник"),
-    _("Среда"),
-    _("Четверг"),
-    _("Пятница"),
-    _("Суббота"),
-    _("Воскресенье"),
+    gettext_lazy("Понедельник"),
+    gettext_lazy("Вторник"),
+    gettext_lazy("Среда"),
+    gettext_lazy("Четверг"),
+    gettext_lazy("Пятница"),
+    gettext_lazy("Суббота"),
+    gettext_lazy("Воскресенье"),
 ]
 PROMPT_KINDS = [
-    ("greeting", _("Приветствие")),
-    ("invalid", _("Неверная клавиша")),
-    ("timeout", _("Ничего не нажато")),
+    ("greeting", gettext_lazy("Приветствие")),
+    ("invalid", gettext_lazy("Неверная клавиша")),
+    ("timeout", gettext_lazy("Ничего не нажато")),
 ]
 LANGUAGES = [("ru", "Русский"), ("en", "English")]
 PROBLEMS = {
-    "missing_greeting": _("Нет приветствия: звонящий не узнает, какие клавиши нажимать."),
-    "unknown_target": _("Назначение клавиши больше не существует."),
+    "missing_greeting": gettext_lazy(
+        "Нет приветствия: звонящий не узнает, какие клавиши нажимать."
+    ),
+    "unknown_target": gettext_lazy("Назначение клавиши больше не существует."),
     "voicemail_unavailable": _(
         "Голосовая почта недоступна: подключите опцию «Голосовая почта» и создайте ящик."
     ),
     "no_exit": _(
         "Из меню нельзя выйти: все клавиши и действие по умолчанию ведут в меню по кругу."
     ),
-    "bad_default": _("После последней попытки нельзя «повторить меню»."),
+    "bad_default": gettext_lazy("После последней попытки нельзя «повторить меню»."),
 }
 
 
