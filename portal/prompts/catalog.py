@@ -58,6 +58,7 @@ REDIAL = _("Автодозвон")
 NUMBERS = _("Чтение номеров")
 OUTBOUND = _("Исходящие звонки")
 MENUS = _("Голосовое меню")
+VOICEMAIL = _("Голосовая почта")
 
 _DEFS: list[tuple[str, Promise, Promise, dict[str, str]]] = [
     # --- shared ---------------------------------------------------------------------------
@@ -427,6 +428,91 @@ _DEFS: list[tuple[str, Promise, Promise, dict[str, str]]] = [
             "cs": "Nyní máme zavřeno. Zavoláme vám zpět, až otevřeme, v",
             "kk": "Қазір жұмыс уақыты емес. Ашылғанда сізге қоңырау шаламыз, сағат",
             "bg": "В момента не работим. Ще ви се обадим, когато отворим, в",
+        },
+    ),
+    # --- voicemail (portal/voicemail): access from a phone, *97 ---------------------------
+    (
+        "voicemail_enter_pin",
+        VOICEMAIL,
+        _("Ввод PIN голосовой почты"),
+        {
+            "ru": "Голосовая почта. Введите PIN и нажмите решётку.",
+            "en": "Voicemail. Enter your PIN and press the hash key.",
+            "cs": "Hlasová schránka. Zadejte PIN a stiskněte mřížku.",
+            "kk": "Дауыстық пошта. PIN кодты енгізіп, тор белгісін басыңыз.",
+            "bg": "Гласова поща. Въведете ПИН и натиснете диез.",
+        },
+    ),
+    (
+        "voicemail_wrong_pin",
+        VOICEMAIL,
+        _("Неверный PIN голосовой почты"),
+        {
+            "ru": "Неверный PIN.",
+            "en": "Wrong PIN.",
+            "cs": "Nesprávný PIN.",
+            "kk": "PIN код қате.",
+            "bg": "Грешен ПИН.",
+        },
+    ),
+    (
+        "voicemail_new_messages",
+        VOICEMAIL,
+        _("Число новых сообщений (затем число цифрами)"),
+        {
+            "ru": "Новых сообщений:",
+            "en": "New messages:",
+            "cs": "Nové zprávy:",
+            "kk": "Жаңа хабарлар саны:",
+            "bg": "Нови съобщения:",
+        },
+    ),
+    (
+        "voicemail_no_messages",
+        VOICEMAIL,
+        _("В ящике нет сообщений"),
+        {
+            "ru": "Сообщений нет.",
+            "en": "You have no messages.",
+            "cs": "Nemáte žádné zprávy.",
+            "kk": "Хабарлар жоқ.",
+            "bg": "Нямате съобщения.",
+        },
+    ),
+    (
+        "voicemail_message_menu",
+        VOICEMAIL,
+        _("Меню после сообщения"),
+        {
+            "ru": "Чтобы прослушать ещё раз, нажмите 1. Чтобы удалить, нажмите 7. Следующее сообщение — 9.",
+            "en": "To listen again, press 1. To delete, press 7. For the next message, press 9.",
+            "cs": "Pro opakování stiskněte 1. Pro smazání stiskněte 7. Další zpráva: 9.",
+            "kk": "Қайта тыңдау үшін 1-ді басыңыз. Жою үшін 7-ні басыңыз. Келесі хабар үшін 9-ды басыңыз.",
+            "bg": "За да чуете отново, натиснете 1. За изтриване натиснете 7. За следващото съобщение натиснете 9.",
+        },
+    ),
+    (
+        "voicemail_deleted",
+        VOICEMAIL,
+        _("Сообщение удалено"),
+        {
+            "ru": "Сообщение удалено.",
+            "en": "Message deleted.",
+            "cs": "Zpráva byla smazána.",
+            "kk": "Хабар жойылды.",
+            "bg": "Съобщението е изтрито.",
+        },
+    ),
+    (
+        "voicemail_no_box",
+        VOICEMAIL,
+        _("У телефона нет ящика голосовой почты"),
+        {
+            "ru": "Голосовая почта для этого телефона не настроена.",
+            "en": "Voicemail is not set up for this phone.",
+            "cs": "Hlasová schránka pro tento telefon není nastavena.",
+            "kk": "Бұл телефон үшін дауыстық пошта бапталмаған.",
+            "bg": "Гласовата поща за този телефон не е настроена.",
         },
     ),
     # --- reading numbers and lists --------------------------------------------------------
