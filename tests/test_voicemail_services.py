@@ -195,3 +195,17 @@ def test_a_generated_greeting_is_played_before_the_beep(customer, setup):
     option_set(customer=customer, code=Option.VOICEMAIL, enabled=True)
     xml = customer_dialplan_xml(customer.pk, "101")
     assert f'data="{path}"' in xml
+
+
+def test_a_phone_opens_only_its_own_enabled_box(customer, other_customer, setup):
+    _dept, emp, box = setup
+    assert services.box_for_phone(customer_id=customer.pk, employee_id=emp.pk) == box
+    assert services.box_for_phone(customer_id=other_customer.pk, employee_id=emp.pk) is None
+    Mailbox.objects.filter(pk=box.pk).update(enabled=False)
+    assert services.box_for_phone(customer_id=customer.pk, employee_id=emp.pk) is None
+
+
+def test_star_97_is_served_with_the_option_on(customer, setup):
+    assert "voicemail_check" not in customer_dialplan_xml(customer.pk, "*97")
+    option_set(customer=customer, code=Option.VOICEMAIL, enabled=True)
+    assert "pbx_flow=voicemail_check" in customer_dialplan_xml(customer.pk, "*97")

@@ -25,7 +25,7 @@ from xml.etree import ElementTree as ET
 
 from pbx import render
 from pbx.dialplan import Contribution, DialledCall, InboundCall
-from pbx.xmlbuild import RenderError, action, db_id
+from pbx.xmlbuild import RenderError, action, db_id, sub
 
 VOICEMAIL = "voicemail"  # portal.billing.models.Option.VOICEMAIL
 #: the beep before recording (needs no file)
@@ -91,8 +91,13 @@ def _ensure_continue_on_fail(condition) -> None:
             return
 
 
+ACCESS_CODE = "*97"
+CHECK_FLOW = "voicemail_check"  # portal/voicemail/telephony.py
+
+
 class VoicemailDialplan(Contribution):
     name = "voicemail"
+    option = VOICEMAIL
 
     def load_inbound(self, customer_id, number):
         from portal.voicemail.selectors import boxes_for_number
@@ -102,7 +107,7 @@ class VoicemailDialplan(Contribution):
     def load_dialled(self, customer_id, destination):
         from portal.voicemail.selectors import box_for_extension
 
-        if render.valid_extension(destination) is None:
+        if destination == ACCESS_CODE or render.valid_extension(destination) is None:
             return None
         return box_for_extension(customer_id, destination)
 
@@ -123,6 +128,20 @@ class VoicemailDialplan(Contribution):
         if isinstance(call, DialledCall):
             _ensure_continue_on_fail(call.condition)
         leave_message(call.condition, box)
+
+    def dialled(self, call: DialledCall) -> bool:
+        """*97: the phone listens to its own box, after its PIN (call control's session)."""
+        if call.destination != ACCESS_CODE or VOICEMAIL not in call.options:
+            return False
+        extension = sub(call.context, "extension", name="voicemail_check")
+        condition = sub(extension, "condition", field="destination_number", expression=r"^\*97$")
+        action(condition, "set", f"pbx_customer={db_id(call.customer.pk)}")
+        action(condition, "set", "pbx_direction=internal")
+        action(condition, "set", f"pbx_flow={CHECK_FLOW}")
+        action(condition, "answer")
+        action(condition, "socket", call.settings.socket_data)
+        action(condition, "hangup", "NORMAL_CLEARING")
+        return True
 
 
 dialplan = VoicemailDialplan()

@@ -105,3 +105,13 @@ def message_file(message: Message) -> Path | None:
     from portal.voicemail.services import owned_file
 
     return owned_file(message.path, message.customer_id)
+
+
+def box_queue(box: Mailbox) -> list[tuple[int, bool, float]]:
+    """The box's messages as the phone access plays them: (id, heard, created timestamp)."""
+    rows = Message.objects.filter(mailbox=box).values_list("id", "heard_at", "created_at")
+    return [(pk, heard is not None, created.timestamp()) for pk, heard, created in rows]
+
+
+def message_of_box(box: Mailbox, message_id: int) -> Message | None:
+    return Message.objects.filter(pk=message_id, mailbox=box, customer_id=box.customer_id).first()

@@ -81,6 +81,16 @@ def mailbox_delete(*, customer, box: Mailbox) -> None:
         _unlink_greeting(box.greeting_file)
 
 
+def box_for_phone(*, customer_id: int, employee_id: int) -> Mailbox | None:
+    """The box a phone opens with *97: its employee's, if enabled (another customer's
+    employee id finds nothing)."""
+    if not employee_id:
+        return None
+    return Mailbox.objects.filter(
+        customer_id=customer_id, employee_id=employee_id, enabled=True
+    ).first()
+
+
 def pin_matches(box: Mailbox, pin: str) -> bool:
     return bool(box.pin_hash) and check_password(pin, box.pin_hash)
 
