@@ -112,8 +112,10 @@ def caller_hangup(office, call_uuid: str, recording: str = "") -> Event:
     pairs = [
         ("Event-Name", "CHANNEL_HANGUP_COMPLETE"),
         ("Unique-ID", call_uuid),
+        ("Call-Direction", "inbound"),
         ("Hangup-Cause", "NORMAL_CLEARING"),
         ("variable_pbx_customer", str(office["customer"].pk)),
+        ("variable_dialed_user", "101"),  # the bridge copies it to the caller's leg
     ]
     if recording:
         pairs.append(("variable_pbx_recording", recording))

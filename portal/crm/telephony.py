@@ -4,7 +4,7 @@ An employee's leg of an incoming call carries `pbx_customer` and `pbx_number` (e
 dialplan, `cc_export_vars` for queues) and `dialed_user` (the `user/` endpoint); the caller's leg
 is `originating_leg_uuid` (or `Other-Leg-Unique-ID`). Its first CHANNEL_CREATE/PROGRESS is the
 ring, its CHANNEL_ANSWER the answer (the card goes to that employee's portal), and the
-CHANNEL_HANGUP_COMPLETE of the caller's leg ends the call (with its recording). Whether the
+CHANNEL_HANGUP_COMPLETE of the caller's (inbound) leg ends the call (with its recording). Whether the
 option is on is read at the ring: switching it off stops the feature at the next call.
 """
 
@@ -62,8 +62,12 @@ class CrmFlow(Flow):
         now = timezone.now()
         if event.name == "CHANNEL_HANGUP_COMPLETE":
             variables = event.variables
-            if variables.get("dialed_user") or not variables.get("pbx_customer"):
-                return  # an employee's leg, or not a customer's call
+            # The caller's leg: the switch's inbound leg (after a bridge it carries the
+            # employee's `dialed_user` too, so that does not tell the legs apart).
+            if (event.get("Call-Direction") or "").lower() != "inbound" or not variables.get(
+                "pbx_customer"
+            ):
+                return
             services.call_ended(
                 uuid=event.get("Unique-ID") or "",
                 cause=event.get("Hangup-Cause") or variables.get("hangup_cause", ""),
