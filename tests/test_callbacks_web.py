@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from portal.billing import services as billing_services
 from portal.callbacks import services as callback_services
 from portal.callbacks.models import CallbackAttempt, CallbackRequest
+from portal.calls.models import CallRecord
 from portal.calls.services import cdr_ingest
 from portal.directory.models import PhoneNumber
 from portal.tenants.models import ApiToken, User
@@ -368,33 +369,40 @@ def inbound_cdr(uuid, *, customer, caller, callee, answered=True, started=None):
     }
 
 
+def ingest(uuid, **kwargs):
+    return cdr_ingest(inbound_cdr(uuid, **kwargs), source="event")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_request_closes_when_the_caller_gets_through_to_the_department(customer, pending, data):
     other_customer = data["theirs"].customer
     number = pending.number.e164
-    # Not answered, to another number, from someone else, another customer's CDR: no change.
-    cdr_ingest(
-        inbound_cdr("a1", customer=customer, caller="79160000003", callee=number, answered=False),
-        source="event",
-    )
-    cdr_ingest(
-        inbound_cdr("a2", customer=customer, caller="79160000003", callee="+74990000000"),
-        source="event",
-    )
-    cdr_ingest(
-        inbound_cdr("a3", customer=customer, caller="79160000009", callee=number), source="event"
-    )
-    cdr_ingest(
-        inbound_cdr("a4", customer=other_customer, caller="79160000003", callee=number),
-        source="event",
-    )
+    caller = "79160000003"
+    # Not answered, to a number of no department, from someone else, another customer's CDR,
+    # a call that started before the request (the one in which they pressed 1): no change.
+    ingest("a1", customer=customer, caller=caller, callee=number, answered=False)
+    ingest("a2", customer=customer, caller=caller, callee="+74990000000")
+    ingest("a3", customer=customer, caller="79160000009", callee=number)
+    ingest("a4", customer=other_customer, caller=caller, callee=number)
+    ingest("a5", customer=customer, caller=caller, callee=number, started=pending.created_at - MIN)
+    # Another department's number.
+    factories.number(customer, "+74950000077", department=data["support"])
+    ingest("a6", customer=customer, caller=caller, callee="+74950000077")
     pending.refresh_from_db()
     assert pending.status == "pending"
-    # The caller's own answered call to the department's number: "дозвонился сам".
-    cdr_ingest(
-        inbound_cdr("a5", customer=customer, caller="79160000003", callee=number.lstrip("+")),
-        source="event",
-    )
+    # The caller's own answered call to another number of the department: "дозвонился сам".
+    factories.number(customer, "+74950000078", department=data["sales"])
+    ingest("a7", customer=customer, caller=caller, callee="74950000078")
     pending.refresh_from_db()
     assert pending.status == "completed" and pending.close_reason == "caller got through"
     assert callback_services.reason_text(pending.close_reason) == "дозвонился сам"
+    assert pending.closed_at == CallRecord.objects.get(uuid="a7").ended_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_being_dialled_is_left_to_its_attempt(customer, pending):
+    pending.status = "dialing"
+    pending.save(update_fields=["status"])
+    ingest("b1", customer=customer, caller="79160000003", callee=pending.number.e164)
+    pending.refresh_from_db()
+    assert pending.status == "dialing"

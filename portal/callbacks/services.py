@@ -776,9 +776,13 @@ def _locked_request_of(customer_id: int, request_id: int) -> CallbackRequest:
 
 def callbacks_close_got_through(*, call_record_ids: list[int]) -> int:
     """Close the pending requests whose caller got through on their own: an answered inbound
-    call from the caller's number to the department's number, started after the request was
-    made. Returns how many requests closed ("дозвонился сам")."""
-    calls = CallRecord.objects.filter(
+    call from the caller's number to one of the department's numbers, started after the request
+    was made. Returns how many requests closed ("дозвонился сам").
+
+    Set-based: a batch costs three queries (its calls, the pending requests of those callers,
+    the numbers they called) plus one locked update per request that closes."""
+    calls = []
+    rows = CallRecord.objects.filter(
         pk__in=call_record_ids,
         direction=CallRecord.Direction.INBOUND,
         customer__isnull=False,
@@ -787,35 +791,61 @@ def callbacks_close_got_through(*, call_record_ids: list[int]) -> int:
     ).values_list(
         "customer_id", "caller_number", "callee_number", "variables", "started_at", "ended_at"
     )
-    closed = 0
-    for customer_id, caller_raw, callee_raw, variables, started_at, ended_at in calls:
+    for customer_id, caller_raw, callee_raw, variables, started_at, ended_at in rows:
         caller = _caller_e164(caller_raw)
         called = _caller_e164((variables or {}).get("pbx_number") or callee_raw)
-        if caller is None or called is None:
-            continue
-        pending = CallbackRequest.objects.filter(
-            customer_id=customer_id,
-            caller_number=caller,
-            number__e164=called,
+        if caller and called and started_at:
+            calls.append((customer_id, caller, called, started_at, ended_at))
+    if not calls:
+        return 0
+    customers = {c[0] for c in calls}
+    pending = list(
+        CallbackRequest.objects.filter(
             status=flow.PENDING,
-            created_at__lte=started_at,
-        ).values_list("id", flat=True)
-        for request_id in pending:
-            with transaction.atomic():
-                r = _locked_request(request_id)
-                if r is None:
-                    continue
-                state = _request_state(r)
-                new, _commands = flow.caller_got_through(state, now=ended_at or timezone.now())
-                if new != state:
-                    _save_request(r, new)
-                    closed += 1
-                    log.info("callback %s: the caller got through on their own", r.pk)
+            customer_id__in=customers,
+            caller_number__in={c[1] for c in calls},
+        ).values_list("id", "customer_id", "caller_number", "department_id", "created_at")
+    )
+    if not pending:
+        return 0
+    department_of = {
+        (customer_id, e164): department_id
+        for customer_id, e164, department_id in PhoneNumber.objects.filter(
+            customer_id__in=customers, e164__in={c[2] for c in calls}
+        ).values_list("customer_id", "e164", "department_id")
+    }
+    closed = 0
+    for request_id, customer_id, caller, department_id, created_at in pending:
+        through = [
+            ended_at
+            for c_customer, c_caller, called, started_at, ended_at in calls
+            if (c_customer, c_caller) == (customer_id, caller)
+            and department_of.get((customer_id, called)) == department_id
+            and started_at >= created_at
+        ]
+        if not through:
+            continue
+        with transaction.atomic():
+            r = _locked_request(request_id)
+            if r is None:
+                continue
+            state = _request_state(r)
+            new, _commands = flow.caller_got_through(state, now=through[0] or timezone.now())
+            if new != state:
+                _save_request(r, new)
+                closed += 1
+                log.info("callback %s: the caller got through on their own", r.pk)
     return closed
 
 
 def on_cdr_batch_ingested(sender, *, records: list[dict], **kwargs) -> None:
     """A written CDR batch may hold the caller's own call that got through (see above)."""
     complete = [r["call_record_id"] for r in records if r["complete"]]
-    if complete:
+    if not complete:
+        return
+    try:
         callbacks_close_got_through(call_record_ids=complete)
+    except Exception:  # never the CDR intake's failure: the request is dialled as planned
+        log.exception(
+            "callbacks: could not check %d CDRs for callers who got through", len(complete)
+        )
