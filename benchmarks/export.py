@@ -13,7 +13,9 @@ a rated ledger entry each, the rest inbound, internal or unanswered), inserted i
 
 Each export runs in a fresh child process exactly as the django-q2 task does
 (`portal.exports.services.write_export`): time = the export's wall time (the row count for
-the progress bar, the query and the file); RSS = the child's peak resident memory, and its
+the progress bar, the query and the file), with the CPU seconds of the PostgreSQL backend
+(read from /proc: the server must run on this box) and of the exporter, which show the work
+independently of other load on the machine; RSS = the child's peak resident memory, and its
 RSS before the export (Django loaded, connected) for comparison. The file is parsed back: its
 rows are counted and its amounts summed against the ledger.
 """
@@ -53,13 +55,23 @@ def status(field):
             return int(line.split()[1])
 
 
+def backend_cpu(pid):
+    # PostgreSQL runs on this box: its backend's CPU seconds (user + system) from /proc
+    fields = open(f"/proc/{{pid}}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 before = status("VmHWM")
 export = Export.objects.get(pk={export_id})
+pid = connection.connection.info.backend_pid
+cpu0, own0 = backend_cpu(pid), time.process_time()
 t = time.perf_counter()
 rows = services.write_export(export, Path({path!r}))
 seconds = time.perf_counter() - t
+own, cpu = time.process_time() - own0, backend_cpu(pid) - cpu0
 peak = status("VmHWM")
-print(json.dumps({{"rows": rows, "seconds": seconds, "rss_before_kb": before, "rss_peak_kb": peak}}))
+print(json.dumps({{"rows": rows, "seconds": seconds, "rss_before_kb": before, "rss_peak_kb": peak,
+                  "cpu": own, "backend_cpu": cpu, "load": os.getloadavg()[0]}}))
 """
 
 FILL_CALLS = """
@@ -140,12 +152,12 @@ def main() -> int:
         ok = True
         if args.explain:
             from portal.exports.queries import cdrs_sql
+            from portal.exports.services import _tune
 
-            sql, params = cdrs_sql(big, october)
+            sql, params = cdrs_sql(big, october, text_times=True)
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SET LOCAL work_mem = '64MB'")
-                cursor.execute("SET LOCAL jit = off")
-                cursor.execute("EXPLAIN (ANALYZE) " + sql, params)
+                _tune(cursor)
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
                 print("\n".join(row[0] for row in cursor.fetchall()))
         for cust, fmt in [(big, "csv"), (small, "xlsx")]:
             export = Export.objects.create(
@@ -176,7 +188,9 @@ def main() -> int:
             ok = ok and same
             print(
                 f"{fmt}: {result['rows']:,} rows, {path.stat().st_size / 1e6:,.0f} MB in "
-                f"{result['seconds']:.2f} s; peak RSS {result['rss_peak_kb'] / 1024:.0f} MB "
+                f"{result['seconds']:.2f} s (CPU: PostgreSQL {result['backend_cpu']:.2f} s, "
+                f"exporter {result['cpu']:.2f} s; load {result['load']:.1f}); "
+                f"peak RSS {result['rss_peak_kb'] / 1024:.0f} MB "
                 f"(before the export {result['rss_before_kb'] / 1024:.0f} MB); parsed back: "
                 f"{rows:,} rows, amounts {total} = ledger {ledger}: {same}"
             )

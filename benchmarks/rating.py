@@ -16,7 +16,8 @@ a rate change), a customer override deck on 5 customers, and --cdrs answered out
 one month (plus 10% inbound/internal/unanswered ones that must stay free), inserted in SQL.
 
 Figures: set-based = CDRs rated per second of wall time of the statement (the whole batch in
-one transaction: lookup, pricing, included minutes, the ledger INSERT with its indexes);
+one transaction: lookup, pricing, included minutes, the ledger INSERT with its indexes), and
+per CPU-second of its PostgreSQL backend (read from /proc: the server must run on this box);
 per-row = CDRs/s of `call_charge` over --orm calls of other customers; the ratio; and a check
 that both paths charge the same amounts on a common sample.
 """
@@ -67,6 +68,13 @@ CROSS JOIN (SELECT %(prefixes)s::text[] AS prefixes) p
 CROSS JOIN LATERAL (SELECT %(month)s::timestamptz + make_interval(secs => (i * 2593) %% 2592000)
                     AS t) tt
 """
+
+
+def backend_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a PostgreSQL backend on this box, from /proc: the work
+    of the statement, whatever else loads the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def build_decks(rates: int):
@@ -190,13 +198,17 @@ def main() -> int:
                 plan = "\n".join(row[0] for row in cursor.fetchall())
                 print(re.sub(r"'\{[0-9,]{80,}\}'", "'{...}'", plan))
                 cursor.execute("ROLLBACK")
+        pid = connection.connection.info.backend_pid
+        cpu0 = backend_cpu(pid)
         t = time.perf_counter()
         written, _customers = calls_rate(call_ids=bulk_calls)
         sql_s = time.perf_counter() - t
+        cpu = backend_cpu(pid) - cpu0
         sql_rate = len(bulk_calls) / sql_s
         print(
             f"set-based: {len(bulk_calls):,} CDRs ({written:,} ledger entries) in {sql_s:.2f} s "
-            f"= {sql_rate:,.0f} CDRs/s"
+            f"= {sql_rate:,.0f} CDRs/s (PostgreSQL CPU {cpu:.2f} s = {len(bulk_calls) / cpu:,.0f} "
+            f"CDRs per CPU-second; load {os.getloadavg()[0]:.1f})"
         )
 
         # Per row: the ORM path over the other customers' calls.

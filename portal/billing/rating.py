@@ -224,7 +224,11 @@ WITH calls AS MATERIALIZED (
          COALESCE(c.variables ->> 'pbx_flow', '') AS flow
   FROM calls_callrecord c
   JOIN tenants_customer cu ON cu.id = c.customer_id
-  CROSS JOIN LATERAL (SELECT regexp_replace(c.callee_number, '\\D', '', 'g') AS digits) d
+  -- a number of digits and '+' only (nearly all) loses its '+' without a regular expression
+  CROSS JOIN LATERAL (SELECT CASE WHEN translate(c.callee_number, '+0123456789', '') = ''
+                                  THEN replace(c.callee_number, '+', '')
+                                  ELSE regexp_replace(c.callee_number, '\\D', '', 'g')
+                             END AS digits) d
   WHERE c.direction = 'outbound' AND c.billsec > 0 AND c.ended_at IS NOT NULL
     AND c.customer_id IS NOT NULL
     AND COALESCE(c.variables ->> 'pbx_flow', '') <> 'emergency'
