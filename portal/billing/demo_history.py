@@ -42,7 +42,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from portal.billing import services as billing
@@ -561,11 +561,6 @@ class _History:
 def fill(customer: Customer, *, now: dt.datetime | None = None, seed: int = SEED) -> dict:
     """Play the demo's recent history (see the module). Returns what was made, by kind."""
     now = now or timezone.now()
-    if connection.vendor == "postgresql":
-        # Hundreds of small transactions, as live: a demo need not wait for each to reach the
-        # disk (a crash loses at most the last few, never consistency). This session only.
-        with connection.cursor() as cursor:
-            cursor.execute("SET synchronous_commit TO OFF")
     history = _History(customer, now, seed)
     billing.payment_record(
         customer=customer,
