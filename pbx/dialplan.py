@@ -27,6 +27,13 @@ The points, in the order a call meets them:
 - `dialled(call)`: a customer's phone dialled something that is not one of its extensions:
   may render an extension for it (a conference room, the voicemail access code) into
   `call.context` and return True.
+- `queue_entry(entry)`: a caller enters a department's callcenter queue (a multichannel
+  number, a menu key; `pbx.render.enter_queue`): may render the entry itself (the callback
+  offer: a condition on the caller's number, exit keys, a transfer to `queue_exit` when the
+  caller leaves the queue) and return True; else the plain `callcenter <queue>` is rendered.
+- `queue_exit(call)`: the caller left a queue with a key (`queue_exit` in the customer's
+  context; `call.extension` holds the destination's condition): may add conditions and return
+  True; else the call ends.
 - `load_queues(department_ids)` and `queue_params(queue, params)`: the parameters of a
   callcenter queue, as a dict the contribution may change (the hold music of a department);
   what `load_queues` returned (one read for all queues) is `queue.data[<name>]`.
@@ -64,6 +71,7 @@ class InboundCall:
     data: Mapping[str, Any] = field(default_factory=dict)
     extension: ET.Element | None = None  # the number's own extension, once created
     condition: ET.Element | None = None  # its condition, where routing actions go
+    features: tuple = ()  # every contribution, for platform helpers that call hooks again
 
 
 @dataclass
@@ -80,12 +88,29 @@ class DialledCall:
     target: Any = None  # the active Employee whose extension was dialled, if any
     employees: list = field(default_factory=list)  # [target] while its phones are rung
     condition: ET.Element | None = None  # the condition of the extension being built
+    extension: ET.Element | None = None  # the extension being built (queue_exit)
+    features: tuple = ()  # every contribution, for platform helpers that call hooks again
+
+
+@dataclass
+class QueueEntry:
+    """A caller about to enter the callcenter queue of a department."""
+
+    customer: Any  # Customer
+    department_id: int
+    options: frozenset[str]
+    settings: Any  # pbx.render.RenderSettings
+    extension: ET.Element
+    condition: ET.Element
 
 
 class Contribution:
     """A feature's part of the dialplan; every hook does nothing by default."""
 
     name: str = ""
+    #: the option code the feature is sold as: its rows are not even read (load_inbound,
+    #: load_dialled) for a customer who has it off, so a lookup costs nothing for it
+    option: str = ""
 
     def load_inbound(self, customer_id: int, number: Any) -> Any:
         return None
@@ -106,6 +131,12 @@ class Contribution:
         return None
 
     def dialled(self, call: DialledCall) -> bool:
+        return False
+
+    def queue_entry(self, entry: QueueEntry) -> bool:
+        return False
+
+    def queue_exit(self, call: DialledCall) -> bool:
         return False
 
     def load_queues(self, department_ids: list[int]) -> Any:
@@ -137,12 +168,32 @@ def contributions() -> tuple[Contribution, ...]:
     return tuple(sorted(found, key=lambda c: c.name))
 
 
-def load_inbound(customer_id: int, number: Any) -> dict[str, Any]:
-    return {c.name: c.load_inbound(customer_id, number) for c in contributions()}
+def _wanted(
+    options: frozenset[str] | None, features: tuple[Contribution, ...] | None
+) -> list[Contribution]:
+    found = contributions() if features is None else features
+    return [c for c in found if options is None or not c.option or c.option in options]
 
 
-def load_dialled(customer_id: int, destination: str) -> dict[str, Any]:
-    return {c.name: c.load_dialled(customer_id, destination) for c in contributions()}
+def load_inbound(
+    customer_id: int,
+    number: Any,
+    options: frozenset[str] | None = None,
+    features: tuple[Contribution, ...] | None = None,
+) -> dict[str, Any]:
+    """What each contribution (`features`, default: every installed one) reads for an incoming
+    call; with `options` (the customer's enabled ones) a contribution whose option is off reads
+    nothing."""
+    return {c.name: c.load_inbound(customer_id, number) for c in _wanted(options, features)}
+
+
+def load_dialled(
+    customer_id: int,
+    destination: str,
+    options: frozenset[str] | None = None,
+    features: tuple[Contribution, ...] | None = None,
+) -> dict[str, Any]:
+    return {c.name: c.load_dialled(customer_id, destination) for c in _wanted(options, features)}
 
 
 def load_queues(department_ids: list[int]) -> dict[str, Any]:

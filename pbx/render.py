@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 
 import phonenumbers
 
-from pbx import causes, destinations
+from pbx import causes, destinations, dialplan
 from pbx.destinations import EmergencyRoute, OutboundPolicy
-from pbx.dialplan import Contribution, DialledCall, InboundCall
+from pbx.dialplan import Contribution, DialledCall, InboundCall, QueueEntry
 from pbx.xmlbuild import (
     DIAL_STRING,
     NOT_FOUND,
@@ -65,7 +65,6 @@ FICTIVE = "fictive"
 
 # `pbx_flow` values: the outbound-socket flows of the call-control service.
 FLOW_QUEUE = "queue"  # informational: the caller is in a callcenter queue
-FLOW_CALLBACK_REQUEST = "callback_request"  # the caller pressed 1 in the queue
 FLOW_FICTIVE_ACCESS = "fictive_access"
 FLOW_FICTIVE_RETURN = "fictive_return"
 FLOW_FICTIVE = "fictive"
@@ -88,7 +87,6 @@ LIMIT_REALM_RATE = "pbx_out_rate"
 PROMPT_BARRED = "call_barred"
 PROMPT_LIMIT = "call_limit_reached"
 PROMPT_PAID_BLOCKED = {"spend_cap": "spend_cap_reached", "balance": "balance_too_low"}
-CALLBACK_EXIT_KEY = "1"
 RING_SECONDS = 30
 # A number we can call back: international digits, optionally with "+" (not "anonymous",
 # "unknown", "0000000000" or an internal extension).
@@ -405,8 +403,9 @@ class PublicCall:
     customer: object  # Customer
     employees: list = field(default_factory=list)  # active employees of number.department
     options: frozenset[str] = frozenset()
-    # The features' dialplan contributions (pbx.dialplan) and what each loaded for this call.
-    features: Sequence[Contribution] = ()
+    # The features' dialplan contributions (pbx.dialplan; None: every installed one) and what
+    # each loaded for this call.
+    features: Sequence[Contribution] | None = None
     data: Mapping[str, object] = field(default_factory=dict)
 
 
@@ -448,9 +447,10 @@ def render_public_dialplan(
         destination=destination,
         employees=list(call.employees),
         data=call.data,
+        features=_features(call.features),
     )
     if active:
-        for feature in call.features:
+        for feature in inbound.features:
             feature.inbound_screen(inbound)
     extension = sub(context, "extension", name=f"n{db_id(number.pk)}")
     condition = sub(
@@ -472,35 +472,14 @@ def render_public_dialplan(
     if CALL_RECORDING in options and kind not in SOCKET_FLOWS:
         _record(condition, customer.pk, number.pk)
 
-    if kind in (MULTICHANNEL, REGULAR) and any(f.inbound_route(inbound) for f in call.features):
+    if kind in (MULTICHANNEL, REGULAR) and any(f.inbound_route(inbound) for f in inbound.features):
         return serialise(root)
     if kind in SOCKET_FLOWS:
         _set(condition, "pbx_flow", SOCKET_FLOWS[kind])
         action(condition, "socket", settings.socket_data)
         action(condition, "hangup", "NORMAL_TEMPORARY_FAILURE")  # call control unreachable
     elif kind == MULTICHANNEL and number.department_id:
-        _set(condition, "pbx_flow", FLOW_QUEUE)
-        _set(condition, "cc_export_vars", "pbx_customer,pbx_number,pbx_department")
-        action(condition, "answer")
-        if CALLBACK in options:
-            # Only a caller we can call back hears the offer: a second condition on the
-            # caller's number picks the queue with the offer or its twin without it.
-            callable_ = sub(
-                extension, "condition", field="caller_id_number", expression=CALLABLE_NUMBER
-            )
-            _set(callable_, "cc_exit_keys", CALLBACK_EXIT_KEY)
-            _set(callable_, "pbx_callback_offer", "true")
-            action(callable_, "callcenter", queue_name(customer.pk, number.department_id))
-            # Back from the queue with the caller still on the line: a fresh dialplan lookup
-            # decides, on ${cc_exit_key}, whether to hand the call to the callback flow.
-            action(callable_, "transfer", f"{QUEUE_EXIT} XML {customer_context(customer.pk)}")
-            action(callable_, "hangup", "NORMAL_CLEARING")
-            plain = queue_name(customer.pk, number.department_id, offer=False)
-            action(callable_, "callcenter", plain, anti=True)
-            action(callable_, "hangup", "NORMAL_CLEARING", anti=True)
-        else:
-            action(condition, "callcenter", queue_name(customer.pk, number.department_id))
-            action(condition, "hangup", "NORMAL_CLEARING")
+        enter_queue(inbound, number.department_id)
     elif kind == REGULAR and number.department_id:
         extensions = [valid_extension(e.extension) for e in call.employees if e.is_active]
         extensions = [ext for ext in extensions if ext]
@@ -520,16 +499,47 @@ def render_public_dialplan(
                 _set(condition, "pbx_redial_callee", db_id(phones[0].pk))
             else:
                 _set(condition, "continue_on_fail", "true")
-            action(condition, "bridge", _dial_employees(inbound, phones, call.features))
+            action(condition, "bridge", _dial_employees(inbound, phones, inbound.features))
         if redial:
             _set(condition, "pbx_flow", FLOW_REDIAL_OFFER)
             action(condition, "socket", settings.socket_data)
-        for feature in call.features:
+        for feature in inbound.features:
             feature.after_bridge(inbound)
         action(condition, "hangup", "NO_ANSWER" if extensions else "SUBSCRIBER_ABSENT")
     else:
         action(condition, "hangup", "NO_ROUTE_DESTINATION")
     return serialise(root)
+
+
+def _features(features: Sequence[Contribution] | None) -> tuple[Contribution, ...]:
+    """The contributions to render with: the given ones, or every installed one."""
+    return dialplan.contributions() if features is None else tuple(features)
+
+
+def enter_queue(call: InboundCall | DialledCall, department_id: int) -> None:
+    """The caller enters the callcenter queue of the department (a multichannel number, a
+    voice-menu key): answered, tagged, and either a feature renders the entry (the callback
+    offer, pbx.dialplan `queue_entry`) or the plain queue; the call ends when the queue does."""
+    condition, customer = call.condition, call.customer
+    _set(condition, "pbx_flow", FLOW_QUEUE)
+    _set(condition, "cc_export_vars", "pbx_customer,pbx_number,pbx_department")
+    action(condition, "answer")
+    entry = QueueEntry(
+        customer=customer,
+        department_id=department_id,
+        options=call.options,
+        settings=call.settings,
+        extension=call.extension,
+        condition=condition,
+    )
+    if not any(feature.queue_entry(entry) for feature in call.features):
+        action(condition, "callcenter", queue_name(customer.pk, department_id))
+        action(condition, "hangup", "NORMAL_CLEARING")
+
+
+def dial_employees(call: InboundCall | DialledCall, employees: Sequence) -> str:
+    """The dial string ringing these employees at once (`,`), each where the features say."""
+    return _dial_employees(call, employees, call.features)
 
 
 def _prompt(customer, key: str) -> str:
@@ -593,7 +603,7 @@ def render_customer_dialplan(
     policy: OutboundPolicy | None = None,
     home_numbers: Iterable[str] = (),
     settings: RenderSettings,
-    features: Sequence[Contribution] = (),
+    features: Sequence[Contribution] | None = None,
     data: Mapping[str, object] | None = None,
 ) -> str:
     """The `customer_<id>` context: what the customer's phones may dial.
@@ -632,22 +642,18 @@ def render_customer_dialplan(
         context=context,
         domain=domain,
         data=data or {},
+        features=_features(features),
     )
+    features = dialled.features
 
     if destination == QUEUE_EXIT:
+        # Back from a queue with the caller still on the line (a key pressed): a feature
+        # decides on ${cc_exit_key} (the callback offer), else the call ends.
         extension = sub(context, "extension", name=QUEUE_EXIT)
         sub(extension, "condition", field="destination_number", expression=f"^{QUEUE_EXIT}$")
-        if CALLBACK in options:
-            condition = sub(
-                extension, "condition", field="${cc_exit_key}", expression=f"^{CALLBACK_EXIT_KEY}$"
-            )
-            _set(condition, "pbx_flow", FLOW_CALLBACK_REQUEST)
-            action(condition, "socket", settings.socket_data)
-            action(condition, "hangup", "NORMAL_CLEARING")
-            action(condition, "hangup", "NORMAL_CLEARING", anti=True)
-        else:
-            condition = sub(extension, "condition")
-            action(condition, "hangup", "NORMAL_CLEARING")
+        dialled.extension = extension
+        if not any(feature.queue_exit(dialled) for feature in features):
+            action(sub(extension, "condition"), "hangup", "NORMAL_CLEARING")
         return serialise(root)
 
     if destination == LIMIT_EXCEEDED:
@@ -820,7 +826,7 @@ def render_callcenter_config(
     queues: Iterable[Queue],
     *,
     settings: RenderSettings,
-    features: Sequence[Contribution] = (),
+    features: Sequence[Contribution] | None = None,
 ) -> str:
     """callcenter.conf: one queue per department that has a multichannel number, its employees
     as agents (`user/<ext>@<customer domain>`) and a tier per (agent, queue).
@@ -828,6 +834,7 @@ def render_callcenter_config(
     The callback option shows as the queue's periodic announcement ("press 1 to be called
     back") every `announce_interval` seconds; without it the queue has no announcement.
     """
+    features = _features(features)
     root, section = document("configuration")
     config = sub(section, "configuration", name="callcenter.conf", description="CallCenter")
     settings_el = sub(config, "settings")

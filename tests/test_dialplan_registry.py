@@ -152,3 +152,22 @@ def test_contributions_have_unique_names():
     names = [c.name for c in found]
     assert len(names) == len(set(names)) and all(names)
     assert all(isinstance(c, Contribution) for c in found)
+
+
+def test_a_contribution_whose_option_is_off_reads_nothing():
+    read: list[str] = []
+
+    class Sold(Contribution):
+        name, option = "sold", "voicemail"
+
+        def load_inbound(self, customer_id, number):
+            read.append("inbound")
+            return "rows"
+
+    sold = (Sold(),)
+    assert dialplan.load_inbound(12, None, frozenset(), features=sold) == {}
+    assert dialplan.load_dialled(12, "3000", frozenset(), features=sold) == {}
+    assert dialplan.load_inbound(12, None, frozenset({"voicemail"}), features=sold) == {
+        "sold": "rows"
+    }
+    assert read == ["inbound"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from pbx import render
+from portal.callbacks.dialplan import dialplan as callbacks
 from portal.directory.models import PhoneNumber
 from portal.menus.dialplan import dialplan as menus
 from portal.voicemail.dialplan import Box
@@ -56,7 +57,7 @@ def dialled(destination, options, data):
         destination,
         options=options,
         settings=CONF,
-        features=[menus],
+        features=[menus, callbacks],  # the queue's callback offer is the callbacks' part
         data={"menus": data},
     )
 

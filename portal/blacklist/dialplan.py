@@ -32,6 +32,7 @@ class Loaded:
 
 class BlacklistDialplan(Contribution):
     name = "blacklist"
+    option = OPTION
 
     def load_inbound(self, customer_id: int, number) -> Loaded:
         from portal.blacklist import rules, selectors

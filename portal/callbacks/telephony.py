@@ -48,12 +48,13 @@ from django.utils import timezone
 from pbx.esl import commands
 from pbx.esl.protocol import Event
 from pbx.flows import Flow, NodeContext
+from portal.callbacks.dialplan import REQUEST_FLOW
 from portal.callbacks.flow import EMPLOYEE_GONE
 
 log = logging.getLogger(__name__)
 
 FLOW = "callback"
-REQUEST_SESSION = "callback_request"
+REQUEST_SESSION = REQUEST_FLOW
 EMPLOYEE_RING_SECONDS = 20
 CALLER_RING_SECONDS = 30
 # What an answered leg may spend on its prompt (the whisper reads the caller's number digit by

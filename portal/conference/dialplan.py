@@ -53,6 +53,7 @@ def _join(condition, plan: RoomPlan, options: frozenset[str], *, tag: bool = Tru
 
 class ConferenceDialplan(Contribution):
     name = "conference"
+    option = CONFERENCE
 
     def load_dialled(self, customer_id: int, destination: str) -> RoomPlan | None:
         extension = valid_extension(destination)

@@ -14,6 +14,7 @@ INTEGRATED = "integrated_number"
 
 class CrmDialplan(Contribution):
     name = "crm"
+    option = OPTION
 
     def inbound_route(self, call: InboundCall) -> bool:
         if (

@@ -82,6 +82,7 @@ def target_dial(call, employee_id: int, target: Target, loaded: Loaded) -> str |
 
 class ForwardingDialplan(Contribution):
     name = "forwarding"
+    option = CALL_FORWARDING
 
     def load_inbound(self, customer_id, number):
         from portal.forwarding.selectors import load_for_department

@@ -37,6 +37,7 @@ def _set(condition, name: str, value: str) -> None:
 
 class MenusDialplan(Contribution):
     name = "menus"
+    option = IVR
 
     def load_inbound(self, customer_id, number):
         from portal.menus.models import NumberRoute
@@ -113,37 +114,18 @@ class MenusDialplan(Contribution):
         _set(condition, "pbx_department", dept)
         _set(condition, "hangup_after_bridge", "true")
         if not loaded["queued"]:
-            legs = [
-                f"user/{ext_}@{call.domain}"
-                for e in loaded["phones"]
-                if (ext_ := render.valid_extension(e.extension))
-            ]
-            if legs:
+            call.condition = condition
+            phones = [e for e in loaded["phones"] if render.valid_extension(e.extension)]
+            if phones:
                 _set(condition, "call_timeout", str(render.RING_SECONDS))
                 _set(condition, "continue_on_fail", "true")
-                action(condition, "bridge", ",".join(legs))
-            action(condition, "hangup", "NO_ANSWER" if legs else "SUBSCRIBER_ABSENT")
+                action(condition, "bridge", render.dial_employees(call, phones))
+            action(condition, "hangup", "NO_ANSWER" if phones else "SUBSCRIBER_ABSENT")
             return True
-        _set(condition, "pbx_flow", render.FLOW_QUEUE)
-        _set(condition, "cc_export_vars", "pbx_customer,pbx_number,pbx_department")
-        action(condition, "answer")
-        queue = render.queue_name(customer_id, loaded["department"])
-        if render.CALLBACK in call.options:
-            callable_ = sub(
-                ext, "condition", field="caller_id_number", expression=render.CALLABLE_NUMBER
-            )
-            _set(callable_, "cc_exit_keys", render.CALLBACK_EXIT_KEY)
-            _set(callable_, "pbx_callback_offer", "true")
-            action(callable_, "callcenter", queue)
-            context = render.customer_context(customer_id)
-            action(callable_, "transfer", f"{render.QUEUE_EXIT} XML {context}")
-            action(callable_, "hangup", "NORMAL_CLEARING")
-            plain = render.queue_name(customer_id, loaded["department"], offer=False)
-            action(callable_, "callcenter", plain, anti=True)
-            action(callable_, "hangup", "NORMAL_CLEARING", anti=True)
-        else:
-            action(condition, "callcenter", queue)
-            action(condition, "hangup", "NORMAL_CLEARING")
+        # The department's queue, as a multichannel number enters it (with the callback offer
+        # when that option is on: portal/callbacks/dialplan.py).
+        call.extension, call.condition = ext, condition
+        render.enter_queue(call, loaded["department"])
         return True
 
 

@@ -32,6 +32,7 @@ def _safe(path: object) -> str | None:
 
 class HoldMusicDialplan(Contribution):
     name = "moh"
+    option = MOH
 
     def load_inbound(self, customer_id: int, number: Any) -> str | None:
         return inbound_hold_music(customer_id, getattr(number, "department_id", None))

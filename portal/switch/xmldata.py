@@ -157,13 +157,14 @@ def public_dialplan(destination: str) -> tuple[str, int | None]:
                         is_active=True,
                     ).order_by("extension")
                 )
+            options = enabled_options(number.customer_id)
             call = render.PublicCall(
                 number=number,
                 customer=number.customer,
                 employees=employees,
-                options=enabled_options(number.customer_id),
+                options=options,
                 features=dialplan.contributions(),
-                data=dialplan.load_inbound(number.customer_id, number),
+                data=dialplan.load_inbound(number.customer_id, number, options),
             )
     owner = call.customer.pk if call is not None else None
     return render.render_public_dialplan(destination, call, settings=conf), owner
@@ -188,16 +189,17 @@ def customer_dialplan_xml(customer_id: int, destination: str) -> str:
             .order_by("e164")
             .values_list("e164", flat=True)[:50]
         )
+    options = enabled_options(customer_id)
     return render.render_customer_dialplan(
         customer,
         destination,
         target=target,
-        options=enabled_options(customer_id),
+        options=options,
         policy=callpolicy.outbound_policy(customer),
         home_numbers=home_numbers,
         settings=conf,
         features=dialplan.contributions(),
-        data=dialplan.load_dialled(customer_id, destination),
+        data=dialplan.load_dialled(customer_id, destination, options),
     )
 
 
