@@ -17,6 +17,9 @@ The points, in the order a call meets them:
   routed. May add extensions to `call.context` *before* the number's own extension (FreeSWITCH
   hunts extensions in order: one whose conditions match the caller takes the call), e.g. a
   blacklist matching `caller_id_number`.
+- `inbound_start(call)`: a call to a regular or multichannel number is about to be routed:
+  every contribution may add channel variables to `call.condition` (the caller's hold music);
+  it does not route.
 - `inbound_route(call)`: may route the call itself (a voice menu, a conference room) by adding
   actions to `call.condition`; returns True when it did, and the number's kind is not routed.
 - `after_bridge(call)`: the employees' phones (`call.employees`) were rung and nobody took the
@@ -119,6 +122,9 @@ class Contribution:
         return None
 
     def inbound_screen(self, call: InboundCall) -> None:
+        pass
+
+    def inbound_start(self, call: InboundCall) -> None:
         pass
 
     def inbound_route(self, call: InboundCall) -> bool:

@@ -472,8 +472,11 @@ def render_public_dialplan(
     if CALL_RECORDING in options and kind not in SOCKET_FLOWS:
         _record(condition, customer.pk, number.pk)
 
-    if kind in (MULTICHANNEL, REGULAR) and any(f.inbound_route(inbound) for f in inbound.features):
-        return serialise(root)
+    if kind in (MULTICHANNEL, REGULAR):
+        for feature in inbound.features:
+            feature.inbound_start(inbound)
+        if any(feature.inbound_route(inbound) for feature in inbound.features):
+            return serialise(root)
     if kind in SOCKET_FLOWS:
         _set(condition, "pbx_flow", SOCKET_FLOWS[kind])
         action(condition, "socket", settings.socket_data)

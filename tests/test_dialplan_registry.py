@@ -171,3 +171,27 @@ def test_a_contribution_whose_option_is_off_reads_nothing():
         "sold": "rows"
     }
     assert read == ["inbound"]
+
+
+def test_every_feature_sets_its_variables_before_any_routes_the_call():
+    """The caller's hold music is set even when a voice menu (sorted before it) takes the call."""
+    from portal.menus.dialplan import dialplan as menus
+    from portal.moh.dialplan import dialplan as moh
+
+    call = render.PublicCall(
+        number=number(),
+        customer=customer(),
+        options=frozenset({"ivr", "moh"}),
+        features=[menus, moh],
+        data={"menus": 91, "moh": "/var/lib/pbx/prompts/moh/c12/all-x.wav"},
+    )
+    got = [
+        (app, data)
+        for _, app, data in actions(
+            render.render_public_dialplan("74951234567", call, settings=CONF)
+        )
+    ]
+    assert ("set", "hold_music=/var/lib/pbx/prompts/moh/c12/all-x.wav") in got
+    assert got.index(("set", "pbx_flow=menu")) > got.index(
+        ("set", "hold_music=/var/lib/pbx/prompts/moh/c12/all-x.wav")
+    )

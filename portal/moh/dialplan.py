@@ -1,11 +1,10 @@
-"""Hold music in the rendered XML (pbx.dialplan points `load_inbound`/`inbound_route` and
+"""Hold music in the rendered XML (pbx.dialplan points `load_inbound`/`inbound_start` and
 `load_queues`/`queue_params`).
 
 - A callcenter queue plays its department's music (else the customer's) as `moh-sound`.
 - An incoming call to a regular or multichannel number gets `set hold_music=<file>` before it
-  is routed: when an employee puts the caller on hold, FreeSWITCH plays the held channel's own
-  `hold_music` (before the holder's). `inbound_route` is used for exactly this: it adds a `set`
-  to the number's condition and returns False, so the number is routed as usual.
+  is routed (also when a voice menu or a conference room takes it): when an employee puts the
+  caller on hold, FreeSWITCH plays the held channel's own `hold_music` (before the holder's).
 
 Nothing is rendered while the option is off or no music was uploaded: the stock music
 (`$${pbx_hold_music}`) plays and the XML is byte-identical to the one without this feature.
@@ -37,11 +36,10 @@ class HoldMusicDialplan(Contribution):
     def load_inbound(self, customer_id: int, number: Any) -> str | None:
         return inbound_hold_music(customer_id, getattr(number, "department_id", None))
 
-    def inbound_route(self, call: InboundCall) -> bool:
+    def inbound_start(self, call: InboundCall) -> None:
         path = _safe(call.data.get(self.name))
         if MOH in call.options and path and call.condition is not None:
             action(call.condition, "set", f"hold_music={path}")
-        return False
 
     def load_queues(self, department_ids: list[int]) -> dict[int, str]:
         return queue_hold_music(department_ids)
