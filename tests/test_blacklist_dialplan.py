@@ -180,3 +180,18 @@ def test_another_customers_list_is_not_in_this_customers_answer(
         billing.option_set(customer=customer, code=Option.BLACKLIST, enabled=True)
         services.entry_add(customer=other_customer, kind=NUMBER, value="+79161234567")
     assert "blacklist_" not in text(dialplan(client, "public", "74951112244"))
+
+
+def test_a_customer_who_never_used_the_blacklist_costs_the_call_path_one_query(customer, office):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    number = office.numbers.get()
+    with CaptureQueriesContext(connection) as unused:
+        assert contribution.load_inbound(customer.pk, number) is None
+    assert len(unused) == 1
+    services.entry_add(customer=customer, kind=NUMBER, value="+79161234567")
+    with CaptureQueriesContext(connection) as used:
+        loaded = contribution.load_inbound(customer.pk, number)
+    assert len(used) == 2
+    assert loaded.patterns == tuple(caller_patterns([Entry(NUMBER, "79161234567")]))

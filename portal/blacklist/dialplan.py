@@ -34,10 +34,15 @@ class BlacklistDialplan(Contribution):
     name = "blacklist"
     option = OPTION
 
-    def load_inbound(self, customer_id: int, number) -> Loaded:
+    def load_inbound(self, customer_id: int, number) -> Loaded | None:
+        """One query for a customer who never used the blacklist (no settings row: every
+        write creates it), two otherwise."""
         from portal.blacklist import rules, selectors
+        from portal.blacklist.models import BlacklistSettings
 
-        settings = selectors.blacklist_settings(customer_id)
+        settings = BlacklistSettings.objects.filter(customer_id=customer_id).first()
+        if settings is None:
+            return None
         return Loaded(
             action=settings.action,
             block_anonymous=settings.block_anonymous,

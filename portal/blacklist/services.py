@@ -24,6 +24,11 @@ WHAT = "blacklist"
 MAX_IMPORT_BYTES = 1024 * 1024
 
 
+def _settings_row(customer: Customer) -> None:
+    """Every write leaves a settings row: the dialplan reads the list only where there is one."""
+    BlacklistSettings.objects.get_or_create(customer=customer)
+
+
 def _check_room(customer: Customer, adding: int = 1) -> None:
     if selectors.entries(customer.pk).count() + adding > rules.MAX_ENTRIES:
         raise ValidationError(
@@ -52,6 +57,7 @@ def entry_add(
     digits = rules.normalise(kind, value)
     with transaction.atomic():
         Customer.objects.select_for_update().get(pk=customer.pk)  # one writer per list
+        _settings_row(customer)
         _check_room(customer)
         if BlacklistEntry.objects.filter(customer=customer, kind=kind, digits=digits).exists():
             raise ValidationError(
@@ -133,6 +139,7 @@ def entries_import_csv(*, customer: Customer, data: bytes, user=None) -> ImportR
         return result
     with transaction.atomic():
         Customer.objects.select_for_update().get(pk=customer.pk)
+        _settings_row(customer)
         have = set(selectors.entries(customer.pk).values_list("kind", "digits"))
         new = [key for key in wanted if key not in have]
         result.duplicates += len(wanted) - len(new)
