@@ -213,3 +213,84 @@ def test_with_the_option_off_the_call_is_not_answered(stack):
     assert result.successful == 0  # nobody answered: no voicemail without the option
     time.sleep(1)
     assert not Message.objects.exists()
+
+
+# The portal process hashes with Django's defaults (the test settings use a fast MD5 hasher).
+PORTAL_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+CHECK_PROMPTS = (
+    "voicemail_enter_pin",
+    "voicemail_wrong_pin",
+    "voicemail_new_messages",
+    "voicemail_message_menu",
+    "voicemail_deleted",
+    "goodbye",
+    "digit_1",
+)
+
+
+@pytest.fixture(scope="session")
+def check_prompts(tmp_path_factory) -> Path:
+    """The prompts *97 plays, made as `prompts_generate` makes them (espeak-ng): a missing
+    file makes play_and_get_digits return at once, before any digit."""
+    from portal.prompts import audio, catalog
+
+    root = tmp_path_factory.mktemp("vm-prompts")
+    (root / "ru").mkdir()
+    for key in CHECK_PROMPTS:
+        audio.synthesize(
+            catalog.get(key).text("ru"),
+            voice=catalog.ESPEAK_VOICES["ru"],
+            dest=root / "ru" / f"{key}.wav",
+        )
+    return root
+
+
+def test_the_owner_listens_from_the_phone_with_the_pin_and_deletes_the_message(
+    stack, speech, check_prompts, settings
+):
+    import shutil
+
+    shutil.copytree(check_prompts, stack.portal.workdir / "prompts", dirs_exist_ok=True)
+    customer, owner = stack.customer, stack.employees["102"]
+    settings.RECORDINGS_DIR = stack.fs.workdir / "recordings"
+    settings.PASSWORD_HASHERS = PORTAL_HASHERS  # the portal process checks the PIN
+    billing.option_set(customer=customer, code=Option.VOICEMAIL, enabled=True)
+    box = voicemail.mailbox_save(
+        customer=customer, box=Mailbox(customer=customer, employee=owner), pin="2468"
+    )
+    stack.phone("101")
+    stack.speak("101", "102", speech, talk_ms=5000)
+    message = eventually(lambda: Message.objects.filter(mailbox=box).first(), timeout=30)
+    file = Path(message.path)
+
+    # 102 dials *97, types 2468#, hears "new messages: 1" and the message, presses 7
+    result = stack.call("102", "*97", scenario="voicemail_check.xml", talk_ms=9000)
+    assert result.successful == 1, stack.fs.log_file.read_text()[-5000:]
+    eventually(
+        lambda: not Message.objects.filter(pk=message.pk).exists(),
+        timeout=10,
+        message=stack.fs.log_file.read_text()[-8000:],
+    )
+    assert not file.exists() and not Recording.objects.filter(path=message.path).exists()
+    log = stack.fs.log_file.read_text()
+    assert f"playback({file})" in log  # the message itself was played to the phone
+    assert "voicemail_deleted.wav" in log and "goodbye.wav" in log
+
+
+def test_a_wrong_pin_opens_nothing(stack, speech, check_prompts, settings):
+    import shutil
+
+    shutil.copytree(check_prompts, stack.portal.workdir / "prompts", dirs_exist_ok=True)
+    customer, owner = stack.customer, stack.employees["102"]
+    settings.PASSWORD_HASHERS = PORTAL_HASHERS
+    billing.option_set(customer=customer, code=Option.VOICEMAIL, enabled=True)
+    box = voicemail.mailbox_save(
+        customer=customer, box=Mailbox(customer=customer, employee=owner), pin="1357"
+    )
+    stack.phone("101")
+    stack.speak("101", "102", speech, talk_ms=4000)
+    message = eventually(lambda: Message.objects.filter(mailbox=box).first(), timeout=30)
+    stack.call("102", "*97", scenario="voicemail_check.xml", talk_ms=9000)  # types 2468
+    assert Message.objects.filter(pk=message.pk, heard_at__isnull=True).exists()
+    assert "voicemail_wrong_pin.wav" in stack.fs.log_file.read_text()
+    assert f"playback({message.path})" not in stack.fs.log_file.read_text()
