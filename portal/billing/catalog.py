@@ -124,16 +124,20 @@ OPTIONS = [
         "Голосовая почта",
         "Voicemail",
         "40",
-        "Сообщения, когда никто не ответил.",
-        "Messages when nobody answers.",
+        "Ящик у сотрудника или отдела: если никто не ответил, звонящий оставляет сообщение. "
+        "Сообщения в портале и по e-mail, прослушивание с телефона по *97 и PIN.",
+        "A box per employee or department: when nobody answers, the caller leaves a message. "
+        "Messages in the portal and by e-mail, and from a phone with *97 and a PIN.",
     ),
     (
         "call_forwarding",
         "Переадресация",
         "Call forwarding",
         "30",
-        "Переадресация на мобильный сотрудника.",
-        "Forwarding to the employee's mobile.",
+        "Звонки сотруднику — всегда, если занято, не ответил или не в сети — уходят другому "
+        "сотруднику или на внешний номер (исходящий звонок по вашей политике звонков).",
+        "An employee's calls — always, when busy, not answered or offline — go to another "
+        "employee or to an outside number (an outgoing call under your call policy).",
     ),
     (
         "blacklist",
