@@ -310,6 +310,8 @@ def test_call_now_reopens_a_failed_request_for_one_more_attempt(admin_client, pe
 @pytest.mark.django_db
 def test_call_now_is_refused_while_the_option_is_off(admin_client, customer, pending):
     billing_services.option_set(customer=customer, code="callback", enabled=False)
+    html = admin_client.get(f"/pbx/callbacks/{pending.pk}/").content.decode()
+    assert 'value="done"' in html and 'value="call_now"' not in html
     response = act(admin_client, pending, "call_now")
     pending.refresh_from_db()
     assert pending.next_attempt_at > timezone.now()

@@ -81,9 +81,11 @@ def callback_list(request):
         if request.user.is_customer_admin
         else set(request.user.departments.values_list("pk", flat=True))
     )
+    option_on = option_enabled(customer.pk, Option.CALLBACK)
     for r in page.object_list:
         r.reason_text = reason_text(r.close_reason) if r.close_reason else ""
-        r.actions = available_actions(r) if own is None or r.department_id in own else []
+        mine = own is None or r.department_id in own
+        r.actions = available_actions(r, option_on=option_on) if mine else []
     query = request.GET.copy()
     query.pop("page", None)
     since = timezone.now() - timezone.timedelta(days=30)
@@ -95,7 +97,7 @@ def callback_list(request):
             "page": page,
             "query": query.urlencode(),
             "stats": selectors.callback_stats(customer, since=since),
-            "option_on": option_enabled(customer.pk, Option.CALLBACK),
+            "option_on": option_on,
         },
         status=400 if form.is_bound and not form.is_valid() else 200,
     )
@@ -111,7 +113,11 @@ def callback_detail(request, pk: int):
         {
             "r": r,
             "reason": reason_text(r.close_reason) if r.close_reason else "",
-            "actions": available_actions(r) if may_act(request.user, r) else [],
+            "actions": (
+                available_actions(r, option_on=option_enabled(request.customer.pk, Option.CALLBACK))
+                if may_act(request.user, r)
+                else []
+            ),
         },
     )
 
@@ -123,19 +129,16 @@ def may_act(user, r: CallbackRequest) -> bool:
     return user.departments.filter(pk=r.department_id).exists()
 
 
-def available_actions(r: CallbackRequest) -> list[tuple[str, str]]:
-    """(action, button label) that make sense for the request's state (the service re-checks)."""
+def available_actions(r: CallbackRequest, *, option_on: bool) -> list[tuple[str, str]]:
+    """(action, button label) that make sense for the request's state (the service re-checks).
+    Without the option nothing can be dialled: no "call now" then."""
+    call_now = [("call_now", _("Позвонить сейчас"))] if option_on else []
     if r.status == CallbackRequest.Status.PENDING:
-        return [
-            ("call_now", _("Позвонить сейчас")),
-            ("done", _("Отметить выполненным")),
-            ("cancel", _("Отменить")),
-        ]
-    if r.status in (CallbackRequest.Status.FAILED, CallbackRequest.Status.CANCELLED):
-        actions = [("call_now", _("Позвонить сейчас"))]
-        if r.status == CallbackRequest.Status.FAILED:
-            actions.append(("done", _("Отметить выполненным")))
-        return actions
+        return [*call_now, ("done", _("Отметить выполненным")), ("cancel", _("Отменить"))]
+    if r.status == CallbackRequest.Status.FAILED:
+        return [*call_now, ("done", _("Отметить выполненным"))]
+    if r.status == CallbackRequest.Status.CANCELLED:
+        return call_now
     return []
 
 
