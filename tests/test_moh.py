@@ -116,6 +116,21 @@ def test_music_counts_against_the_storage_quota_with_the_recordings(cust, tmp_pa
     assert services.storage_used_bytes(cust.pk) == music.size_bytes
 
 
+def test_the_tariff_page_and_the_call_history_count_the_music_as_the_upload_does(cust, tmp_path):
+    import datetime as dt
+
+    from portal.billing.selectors import tariff_page
+    from portal.calls.history import storage_used
+
+    Recording.objects.create(customer=cust, path="/x.wav", size_bytes=1000)
+    music = services.hold_music_upload(
+        customer=cust, upload=upload(sound(tmp_path, "wav"), "a.wav")
+    )
+    page = tariff_page(customer=cust, month=dt.date.today().replace(day=1))
+    assert page.storage_used_bytes == 1000 + music.size_bytes == storage_used(cust)
+    assert services.storage_used_bytes(cust.pk) == page.storage_used_bytes
+
+
 def test_a_new_upload_replaces_the_old_file(cust, tmp_path, django_capture_on_commit_callbacks):
     first = services.hold_music_upload(
         customer=cust, upload=upload(sound(tmp_path, "wav"), "a.wav")

@@ -6,8 +6,11 @@ The page's query count does not depend on the number of options in the catalog.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import importlib.util
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 
 from django.db.models import Case, DecimalField, F, Q, Sum, Value, When
 from django.db.models.functions import Coalesce
@@ -138,6 +141,32 @@ def customers_with_option(customer_ids, code: str) -> set[int]:
     )
 
 
+@cache
+def _storage_users() -> tuple:
+    """`bytes_used(customer_id)` of every installed app with a `storage` module: files a
+    feature keeps for a customer outside the recordings (hold music), found by registry."""
+    from django.apps import apps
+
+    found = []
+    for app in apps.get_app_configs():
+        name = f"{app.name}.storage"
+        if app.name.startswith("portal.") and importlib.util.find_spec(name) is not None:
+            bytes_used = getattr(importlib.import_module(name), "bytes_used", None)
+            if callable(bytes_used):
+                found.append(bytes_used)
+    return tuple(found)
+
+
+def storage_used_bytes(customer: Customer | int) -> int:
+    """What the storage quota is measured on: the customer's counted recordings (calls,
+    voicemail, conferences: `portal.calls.Recording` rows) and the files features keep."""
+    customer_id = customer if isinstance(customer, int) else customer.pk
+    recordings = Recording.objects.filter(customer_id=customer_id).aggregate(
+        used=Coalesce(Sum("size_bytes"), Value(0))
+    )["used"]
+    return int(recordings) + sum(bytes_used(customer_id) for bytes_used in _storage_users())
+
+
 def tariff_page(*, customer: Customer, month: dt.date, language: str = "ru") -> TariffPage:
     """Everything the "Тариф и опции" page shows, in a fixed number of queries."""
     tariff = customer.tariff
@@ -158,9 +187,7 @@ def tariff_page(*, customer: Customer, month: dt.date, language: str = "ru") -> 
         for o in Option.objects.filter(Q(is_available=True) | Q(id__in=enabled_ids))
     ]
     enabled = [o for o in options if o.enabled]
-    used = Recording.objects.filter(customer=customer).aggregate(
-        used=Coalesce(Sum("size_bytes"), Value(0))
-    )["used"]
+    used = storage_used_bytes(customer)
     quota_gb = tariff.recording_storage_gb + customer.extra_storage_packages * (
         tariff.storage_package_gb
     )

@@ -13,11 +13,12 @@ import re
 from pathlib import Path
 
 from django import forms
-from django.db.models import CharField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import CharField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast
 from django.utils.translation import gettext_lazy as _
 
+from portal.billing.selectors import storage_used_bytes
 from portal.calls import recordings
 from portal.calls.models import CallRecord, Recording
 from portal.directory.models import Employee
@@ -110,10 +111,8 @@ def call_history(
 
 
 def storage_used(customer: Customer | int) -> int:
-    """Bytes of the customer's counted recordings (what the storage quota is measured on)."""
-    return Recording.objects.filter(customer=customer).aggregate(
-        used=Coalesce(Sum("size_bytes"), Value(0))
-    )["used"]
+    """Bytes counted against the customer's storage quota (recordings and hold music)."""
+    return storage_used_bytes(customer)
 
 
 def recording_file(customer: Customer | int, call_id: int) -> tuple[CallRecord, Path] | None:

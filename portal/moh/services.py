@@ -22,15 +22,14 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Sum
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from portal.calls.models import Recording
+from portal.billing import selectors as billing_selectors
 from portal.events import announce_config_change
 from portal.moh.models import HoldMusic
-from portal.moh.selectors import MOH_DIR, hold_music_bytes, music_file
+from portal.moh.selectors import MOH_DIR, music_file
 from portal.prompts import audio
 from portal.prompts.selectors import prompts_root
 
@@ -72,8 +71,7 @@ def storage_quota_bytes(customer) -> int:
 
 
 def storage_used_bytes(customer_id: int) -> int:
-    recordings = Recording.objects.filter(customer_id=customer_id).aggregate(n=Sum("size_bytes"))
-    return int(recordings["n"] or 0) + hold_music_bytes(customer_id)
+    return billing_selectors.storage_used_bytes(customer_id)
 
 
 @dataclass(frozen=True)
