@@ -6,6 +6,11 @@ transcripts in ``tests/recordings``.
         fs.answers_after("1005", 2)
         ... connect a client to fs.host:fs.port ...
         fs.wait_for_command("reloadxml", timeout=2)
+
+Modules: ``framing`` (the socket: connections, auth, subscriptions, frames), ``switch`` (the
+model: channels, calls, virtual clock, registrations, mod_callcenter's state), ``api`` (the API
+commands, a table of handlers), ``outbound`` (outbound-socket sessions), ``server`` (the
+:class:`EslDouble` that wires them together), ``templates`` (the recorded events).
 """
 
 from .server import Channel, EslDouble, OutboundSession
