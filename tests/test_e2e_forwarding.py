@@ -110,3 +110,21 @@ def test_a_busy_phone_forwards_to_the_mobile_as_a_billed_outgoing_call(stack):
     )
     assert charge.source_key == f"cdr:{outgoing.uuid}"
     assert LedgerEntry.objects.filter(customer=stack.customer, category="calls").count() == 1
+
+
+def test_a_phone_that_does_not_answer_in_n_seconds_forwards_to_the_second_phone(stack):
+    a, b = stack.employees["102"], stack.employees["103"]
+    billing.option_set(customer=stack.customer, code=Option.CALL_FORWARDING, enabled=True)
+    forwarding.rule_save(
+        customer=stack.customer, employee=a, when="no_answer", target_employee=b, ring_seconds=5
+    )
+    stack.phone("101")
+    first = stack.phone("102", scenario="redial_ring.xml")  # rings, never answers
+    second = stack.phone("103")
+
+    started = time.monotonic()
+    result = stack.call("101", "102")
+    assert result.successful == 1, stack.fs.log_file.read_text()[-4000:]
+    assert len(first.invites()) == 1 and len(second.invites()) == 1
+    assert 5 <= time.monotonic() - started < 15  # 102 rang its 5 s first
+    assert f"pbx_fwd_{a.pk}_NO_ANSWER" in stack.fs.log_file.read_text()
