@@ -235,3 +235,26 @@ def test_the_menu_and_the_employee_list_lead_to_the_history(admin_client, office
     menu = html[html.index('class="menu"') :]
     assert 'href="/pbx/call-history/"' in menu and "История звонков" in menu
     assert f'href="/pbx/call-history/?employee={office["anna"].pk}"' in html
+
+
+def test_an_incoming_caller_is_put_on_the_blacklist_from_the_history(
+    admin_client, office, customer
+):
+    from portal.billing.services import option_set
+    from portal.blacklist.models import BlacklistEntry
+
+    page = reverse("call_history:index")
+    assert "В чёрный список" not in admin_client.get(page).content.decode()  # option off
+    option_set(customer=customer, code="blacklist", enabled=True)
+    html = admin_client.get(page).content.decode()
+    missed = office["missed"]
+    action = reverse("blacklist:from_call", args=[missed.pk])
+    assert f'action="{action}"' in html
+    # outgoing calls have no caller to block
+    assert reverse("blacklist:from_call", args=[office["outbound"].pk]) not in html
+    response = admin_client.post(action, {"next": page})
+    assert response.status_code == 302 and response["Location"] == page
+    assert BlacklistEntry.objects.filter(customer=customer, digits="79165550000").exists()
+    # another customer's call cannot be used to add its caller
+    their = reverse("blacklist:from_call", args=[office["their"].pk])
+    assert admin_client.post(their, {"next": page}).status_code == 404

@@ -11,7 +11,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from portal.billing.selectors import GB
+from portal.billing.selectors import GB, option_enabled
 from portal.calls import history
 from portal.web.access import customer_page
 
@@ -37,6 +37,8 @@ def call_history(request: HttpRequest) -> HttpResponse:
         "employee": form.cleaned_data.get("employee") if not invalid and form.is_bound else None,
         "can_listen": request.user.is_customer_admin,
         "storage_used_gb": f"{used / GB:.2f}",
+        # an employee puts the caller of an incoming call on the blacklist from here
+        "blacklist_on": option_enabled(customer.pk, "blacklist"),
     }
     return render(request, "calls/history.html", context, status=400 if invalid else 200)
 
