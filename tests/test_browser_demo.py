@@ -125,16 +125,27 @@ def test_the_demo_walked_as_its_customer(browser, demo):
     shot(page, "callback-done")
 
     page.goto(f"{server.url}/pbx/redial/")
-    expect(page.get_by_role("link", name=re.compile(r"\d")).first).to_be_visible()
-    assert page.locator("table tbody tr").count() >= 7
+    expect(page.locator("tr[data-request]")).to_have_count(7)
+    expect(page.locator('tr[data-status="done"]')).to_have_count(5)
+    expect(page.locator('tr[data-status="refused"]')).to_have_count(2)
     shot(page, "redial")
+
+    page.goto(f"{server.url}/pbx/fictive/calls/")
+    expect(page.get_by_text("+7 495 000-00-12").first).to_be_visible()
+    assert page.locator("table tbody tr").count() >= 12
+    shot(page, "fictive-calls")
 
     page.goto(f"{server.url}/pbx/video/")
     expect(page.get_by_text("Игорь Васильев")).to_be_visible()
     shot(page, "video")
 
     page.goto(f"{server.url}/statistics/")
-    expect(page.locator("main")).not_to_contain_text("Звонков нет")
+    inbound = page.locator(
+        'table[data-table="calls"] tr[data-direction="inbound"] [data-col="total"]'
+    )
+    assert int(inbound.inner_text()) > 0
+    expect(page.locator('[data-stat="video-sessions"]')).to_contain_text("пометок: 5")
+    expect(page.locator('[data-figure="balance"]')).to_have_text("0")
     shot(page, "statistics")
 
     page.goto(f"{server.url}/notifications/")

@@ -16,6 +16,8 @@ from portal.billing.management.commands.demo import create_demo_customer, curren
 from portal.billing.models import LedgerEntry
 from portal.callbacks.models import CallbackRequest
 from portal.calls.models import CallRecord, Recording
+from portal.directory.models import PhoneNumber
+from portal.fictive.models import FictiveCall, PendingMissedCall
 from portal.integrated.models import ChatMessage, IntegratedCall
 from portal.notifications.models import Delivery, PortalNotice
 from portal.redial.models import RedialRequest
@@ -74,6 +76,11 @@ def test_every_feature_has_a_recent_history(demo):
         ("", "blacklisted"),
         ("", "call_waiting"),
     }
+    fictive = FictiveCall.objects.filter(customer=demo)
+    assert set(fictive.values_list("direction", flat=True)) == {"outbound", "inbound"}
+    assert PendingMissedCall.objects.filter(customer=demo).exists()  # a dealer's missed call
+    # The campaign's numbers went back to the platform: the demo holds the seed's three.
+    assert PhoneNumber.objects.filter(customer=demo).count() == 3
     chat = IntegratedCall.objects.get(service__customer=demo, chat_enabled_at__isnull=False)
     assert chat.ended_at is not None and ChatMessage.objects.filter(call=chat).count() == 5
     session = VideoSession.objects.get(customer=demo)

@@ -7,11 +7,16 @@ in the `HISTORY_DAYS` days before `now`, each step through the feature's own wri
 - callback requests (portal.callbacks.services): created by a caller pressing 1, claimed by
   compare-and-swap (only this customer's rows), attempts answered, bridged, missed twice;
   cancelled or marked done by a person; one closed because the caller got through (by the CDR
-  receiver). The option is off today (seed 001 switches it on), so none is pending now;
+  receiver). The option was on before the contract's month only (seed 001 switches it on
+  again), so none is pending now;
 - auto-redial (portal.redial.services): offers accepted and declined, the callee back in time
   (connected, the 0.5 s call) or too late (SMS), refusals (blacklist, call waiting);
 - an integrated call with its chat (portal.integrated.services: live, chat enabled, messages,
   ended), which alerts the operator (portal.notifications.integrated);
+- a mystery-shopping campaign (portal.fictive.services): calls through the access number
+  from two fictive numbers, dealers calling back (answered, or missed: numbered, texted). It ran
+  before the contract's month and its numbers went back to the platform (numbers held on a
+  charged day are "Доп. номера", and the seed shows 0 ₽ there); its calls stay.
 - a finished video session (portal.video.services: link, consent, location, call, five
   annotations, chat, end);
 - a few hundred CDRs (inbound, outbound, internal; the answered ones recorded) as one batch
@@ -21,15 +26,12 @@ in the `HISTORY_DAYS` days before `now`, each step through the feature's own wri
 Pseudo-random but deterministic (`random.Random(seed)`): the same `now` and seed give the same
 history. Notifications it raised are sent by the notifications' own `delivery_send` when they
 go to the portal; SMS and e-mails to the made-up people of the demo are never sent: they are
-marked failed, with the reason, in the transaction that made them. An advance payment at the start keeps the balance positive
-while the history runs (auto-redial checks it); the demo command settles the rest.
+marked failed, with the reason, in the transaction that made them. An advance payment at the
+start keeps the balance positive while the history runs (auto-redial checks it); the demo
+command settles the rest.
 
 Recordings are metadata only (paths in the CDRs, rows counted at size 0: no files), so the
 storage line stays the seed's "свободно 5.00 из 5 ГБ".
-
-Fictive numbers have no history here: their access, return and fictive numbers are numbers of
-the customer, which the daily accrual charges as extra numbers, and the seed shows
-"Доп. номера 0 ₽".
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ from portal.billing import services as billing
 from portal.billing.models import Option
 from portal.callbacks import services as callbacks
 from portal.calls.services import CdrDelivery, cdr_ingest_batch
-from portal.directory.models import Employee, PhoneNumber
+from portal.directory import services as directory
+from portal.directory.models import Employee, PhoneNumber, PlatformNumber
+from portal.fictive import services as fictive
 from portal.integrated import services as integrated
 from portal.integrated.models import Caller, IntegratedService, Operator
 from portal.notifications import services as notifications
@@ -62,6 +66,9 @@ from portal.video import services as video
 from portal.video.models import VideoMessage
 
 HISTORY_DAYS = 28
+FICTIVE_ACCESS = "+74950000010"
+FICTIVE_RETURN = "+74950000011"
+FICTIVE_NUMBERS = ("+74950000012", "+74950000013")
 CALLS = 320
 SEED = 2026
 ADVANCE = Decimal("500.00")
@@ -88,6 +95,12 @@ class _History:
         self.multichannel = [n for n in numbers if n.kind == PhoneNumber.Kind.MULTICHANNEL]
         self.regular = [n for n in numbers if n.kind == PhoneNumber.Kind.REGULAR]
         self.serial = 0
+        # What must be over before the first charged day (the seed's figures count no callback
+        # option and no extra numbers): half an hour ago at the latest.
+        contract = dt.datetime.combine(
+            customer.activated_on, dt.time.min, tzinfo=ZoneInfo(customer.time_zone)
+        )
+        self.before_contract = min(now - 30 * MIN, contract - MIN)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -164,15 +177,7 @@ class _History:
         """The callback option was on for a while before the contract's month (seed 001's
         step 3 switches it on again): it is switched off before the first charged day, so the
         seed's figures hold, and every request falls inside that time."""
-        until = min(
-            self.now - 30 * MIN,
-            dt.datetime.combine(
-                self.customer.activated_on,
-                dt.time.min,
-                tzinfo=ZoneInfo(self.customer.time_zone),
-            )
-            - MIN,
-        )
+        until = self.before_contract
         billing.option_set(
             customer=self.customer, code=Option.CALLBACK, enabled=True, now=self.start
         )
@@ -455,6 +460,99 @@ class _History:
                 number=number.e164,
             )
 
+    # -- fictive numbers (a mystery-shopping campaign) ------------------------------------------
+
+    def fictive_campaign(self) -> None:
+        """A campaign run before the contract's month with its own access, return and fictive
+        numbers, given back to the platform when it ended: numbers the customer holds on a
+        charged day are "Доп. номера", and the seed shows 0 ₽ there. Its calls stay."""
+        kinds = [
+            (FICTIVE_ACCESS, PhoneNumber.Kind.ACCESS),
+            (FICTIVE_RETURN, PhoneNumber.Kind.RETURN),
+            *((e164, PhoneNumber.Kind.FICTIVE) for e164 in FICTIVE_NUMBERS),
+        ]
+        numbers = []
+        for e164, kind in kinds:
+            PlatformNumber.objects.get_or_create(e164=e164)
+            if PhoneNumber.objects.filter(e164=e164).exists():
+                return  # somebody holds it on this platform: no campaign in this demo
+            numbers.append(directory.number_create(customer=self.customer, e164=e164, kind=kind))
+        project = fictive.project_save(
+            customer=self.customer,
+            name="Тайный покупатель: автосалоны",
+            allowed_prefixes="+7495\n+7499",
+        )
+        shopper = fictive.shopper_save(
+            customer=self.customer,
+            name="Мария Соколова",
+            real_number="+79165550101",
+            project=project,
+        )
+        for number in numbers[2:]:
+            fictive.fictive_pair(customer=self.customer, shopper=shopper, number=number)
+        ctx, _why = fictive.access_context(
+            access_e164=FICTIVE_ACCESS, caller_number=shopper.real_number
+        )
+        latest = (self.now - self.before_contract) / dt.timedelta(days=1) + 0.1
+        for _ in range(12):
+            t = self.moment(min_days_ago=latest)
+            choice = self.rng.choice(ctx.fictive)
+            dealer = f"+7495{self.rng.randrange(10**7):07d}"
+            uuid = self.uuid("fx")
+            answered = self.rng.random() < 0.8
+            talk = self.rng.randint(90, 420) if answered else 0
+            path = self.recording(uuid)
+            fictive.outbound_call_started(
+                ctx=ctx,
+                fictive_id=choice.fictive_id,
+                destination_e164=dealer,
+                uuid=uuid,
+                recording_path=path if answered else "",
+                now=t,
+            )
+            fictive.fictive_call_finished(
+                uuid=uuid,
+                bridged=answered,
+                cause="NORMAL_CLEARING" if answered else "NO_ANSWER",
+                now=t + (talk + 12) * SEC,
+            )
+            self.counts["fictive calls"] += 1
+            self.cdr(
+                uuid=f"{uuid}-b",
+                direction="outbound",
+                caller=choice.e164,
+                callee=dealer,
+                started=t,
+                talk=talk,
+                ring=12 if answered else 30,
+                cause="NORMAL_CLEARING" if answered else "NO_ANSWER",
+                shown=choice.e164,
+                flow="fictive",
+            )
+            if answered and self.rng.random() < 0.5:  # the dealer calls back later
+                self.dealer_calls_back(choice.e164, dealer, at=t + self.rng.randint(20, 90) * MIN)
+        with transaction.atomic():
+            for number in numbers:
+                directory.number_delete(customer=self.customer, number_id=number.pk)
+
+    def dealer_calls_back(self, fictive_e164: str, dealer: str, *, at) -> None:
+        ctx, _why = fictive.inbound_context(fictive_e164=fictive_e164, dealer_number=dealer)
+        answered = self.rng.random() < 0.5
+        talk = self.rng.randint(40, 200) if answered else 0
+        uuid = self.uuid("fxin")
+        with self.nothing_sent_outside():  # the missed call's SMS to the shopper
+            fictive.inbound_call_finished(
+                ctx=ctx,
+                dealer_number=dealer,
+                uuid=uuid,
+                answered=answered,
+                recording_path=self.recording(uuid) if answered else "",
+                now=at + (talk + 15) * SEC,
+                started_at=at,
+                cause="NORMAL_CLEARING" if answered else "NO_ANSWER",
+            )
+        self.counts["fictive calls"] += 1
+
     # -- video assistant -------------------------------------------------------------------------
 
     def video_session(self) -> None:
@@ -573,6 +671,7 @@ def fill(customer: Customer, *, now: dt.datetime | None = None, seed: int = SEED
     history.callbacks()
     history.redials()
     history.integrated_calls()
+    history.fictive_campaign()
     history.video_session()
     history.calls()
     history.ingest()

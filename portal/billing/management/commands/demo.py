@@ -38,6 +38,7 @@ from portal.billing import catalog, demo_history, selectors, services
 from portal.billing.models import Tariff
 from portal.calls.models import CallRecord
 from portal.directory.models import Department, Employee, PhoneNumber, PlatformNumber
+from portal.fictive.models import Shopper
 from portal.tenants.models import Customer, User
 from portal.video.models import VideoSession
 
@@ -162,8 +163,10 @@ def _create(*, month: dt.date, tz: ZoneInfo, now: dt.datetime, history: bool) ->
     for old in Customer.objects.filter(name=DEMO_NAME):
         # Their CDRs outlive a deleted customer (kept unattributed): a demo's go with it.
         CallRecord.objects.filter(customer=old).delete()
-        # A specialist's sessions keep their user (PROTECT): the demo's go first.
+        # A specialist's sessions keep their user, a project its shoppers (PROTECT): the
+        # demo's go first.
         VideoSession.objects.filter(customer=old).delete()
+        Shopper.objects.filter(customer=old).delete()
         old.delete()
     User.objects.filter(username=DEMO_USERNAME).delete()
 
