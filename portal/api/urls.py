@@ -13,6 +13,7 @@ from portal.conference.api import ParticipantViewSet, RoomViewSet
 from portal.crm.api import CrmCallViewSet
 from portal.fictive.api import FictiveCallViewSet
 from portal.forwarding.api import ForwardingRuleViewSet
+from portal.menus.api import MenuViewSet, NumberRouteViewSet, ScheduleViewSet
 from portal.moh.api import HoldMusicViewSet
 from portal.voicemail.api import MailboxViewSet, MessageViewSet
 
@@ -26,6 +27,9 @@ router.register("platform/numbers", views.PlatformNumberViewSet, basename="platf
 router.register("tokens", views.ApiTokenViewSet, basename="token")
 router.register("callbacks", CallbackRequestViewSet, basename="callback")
 router.register("fictive-calls", FictiveCallViewSet, basename="fictive-call")
+router.register("menus", MenuViewSet, basename="menu")
+router.register("schedules", ScheduleViewSet, basename="schedule")
+router.register("menu-routes", NumberRouteViewSet, basename="menu-route")
 router.register("voicemail-boxes", MailboxViewSet, basename="voicemail-box")
 router.register("voicemail-messages", MessageViewSet, basename="voicemail-message")
 router.register("forwarding-rules", ForwardingRuleViewSet, basename="forwarding-rule")
