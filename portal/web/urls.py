@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from portal.directory import pages as directory
 from portal.statistics import views as statistics_views
 from portal.web import callpolicy_views, views
 from portal.web.login import LoginView
@@ -15,15 +16,15 @@ urlpatterns = [
     path("pbx/tariff/", views.tariff, name="tariff"),
     path("pbx/tariff/options/", views.option_toggle, name="option_toggle"),
     path("pbx/calls/", callpolicy_views.call_policy, name="call_policy"),
-    path("departments/", views.departments, name="departments"),
-    path("departments/new/", views.department_create, name="department_create"),
-    path("departments/<int:pk>/", views.department_edit, name="department_edit"),
-    path("employees/", views.employees, name="employees"),
-    path("employees/new/", views.employee_create, name="employee_create"),
-    path("employees/<int:pk>/", views.employee_edit, name="employee_edit"),
-    path("numbers/", views.numbers, name="numbers"),
-    path("numbers/new/", views.number_create, name="number_create"),
-    path("numbers/<int:pk>/", views.number_edit, name="number_edit"),
+    path("departments/", directory.departments, name="departments"),
+    path("departments/new/", directory.department_create, name="department_create"),
+    path("departments/<int:pk>/", directory.department_edit, name="department_edit"),
+    path("employees/", directory.employees, name="employees"),
+    path("employees/new/", directory.employee_create, name="employee_create"),
+    path("employees/<int:pk>/", directory.employee_edit, name="employee_edit"),
+    path("numbers/", directory.numbers, name="numbers"),
+    path("numbers/new/", directory.number_create, name="number_create"),
+    path("numbers/<int:pk>/", directory.number_edit, name="number_edit"),
     path("ivr/", views.ivr, name="ivr"),
     path("statistics/", statistics_views.statistics, name="statistics"),
     path("more/", views.more, name="more"),
