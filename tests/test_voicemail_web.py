@@ -148,3 +148,63 @@ def test_english_pages(admin_client, message):
     admin_client.post("/i18n/setlang/", {"language": "en"})
     page = admin_client.get("/pbx/voicemail/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Voicemail" in page and "Голосовая почта" not in page
+
+
+def wav_bytes(seconds: float = 1.0, rate: int = 16000) -> bytes:
+    import io
+    import wave
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(b"\x00\x10" * int(rate * seconds))
+    return buffer.getvalue()
+
+
+def test_an_uploaded_greeting_is_converted_and_played_before_the_beep(
+    admin_client, customer, emp, recordings_dir, django_capture_on_commit_callbacks
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from portal.billing.models import Option
+    from portal.billing.services import option_set
+    from portal.switch.xmldata import customer_dialplan_xml
+
+    box = services.mailbox_save(customer=customer, box=Mailbox(customer=customer, employee=emp))
+    upload = SimpleUploadedFile("hello.wav", wav_bytes(), content_type="audio/wav")
+    response = admin_client.post(
+        f"/pbx/voicemail/boxes/{box.pk}/greeting/", {"action": "upload", "file": upload}
+    )
+    assert response.status_code == 302
+    box.refresh_from_db()
+    assert box.greeting == Mailbox.Greeting.UPLOADED
+    path = recordings_dir.parent / "prompts" / box.greeting_file
+    import wave
+
+    with wave.open(str(path)) as wav:  # converted to what FreeSWITCH plays: 8 kHz mono
+        assert (wav.getframerate(), wav.getnchannels()) == (8000, 1)
+    played = admin_client.get(f"/pbx/voicemail/boxes/{box.pk}/greeting.wav")
+    assert played.status_code == 200
+    option_set(customer=customer, code=Option.VOICEMAIL, enabled=True)
+    assert f'data="{path}"' in customer_dialplan_xml(customer.pk, emp.extension)
+    # back to the beep only: the file goes once the change is committed
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(f"/pbx/voicemail/boxes/{box.pk}/greeting/", {"action": "reset"})
+    assert not path.exists()
+
+
+def test_a_file_that_is_not_a_wav_is_refused_with_a_message(admin_client, customer, emp):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    box = services.mailbox_save(customer=customer, box=Mailbox(customer=customer, employee=emp))
+    upload = SimpleUploadedFile("evil.wav", b"<?php echo 1; ?>", content_type="audio/wav")
+    response = admin_client.post(
+        f"/pbx/voicemail/boxes/{box.pk}/greeting/",
+        {"action": "upload", "file": upload},
+        follow=True,
+    )
+    assert "WAV" in response.content.decode()
+    box.refresh_from_db()
+    assert box.greeting == Mailbox.Greeting.TONE and not box.greeting_file
