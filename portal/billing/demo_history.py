@@ -517,7 +517,17 @@ class _History:
                 now=t + (talk + 12) * SEC,
             )
             self.counts["fictive calls"] += 1
-            self.cdr(
+            self.cdr(  # the shopper's call to the access number (the IVR, then the dealer)
+                uuid=uuid,
+                direction="inbound",
+                caller=shopper.real_number,
+                callee=FICTIVE_ACCESS,
+                started=t - 25 * SEC,
+                talk=talk + 37,
+                ring=0,
+                number=FICTIVE_ACCESS,
+            )
+            self.cdr(  # the leg to the dealer, showing the fictive number: billed
                 uuid=f"{uuid}-b",
                 direction="outbound",
                 caller=choice.e164,
@@ -552,6 +562,17 @@ class _History:
                 cause="NORMAL_CLEARING" if answered else "NO_ANSWER",
             )
         self.counts["fictive calls"] += 1
+        self.cdr(
+            uuid=uuid,
+            direction="inbound",
+            caller=dealer,
+            callee=fictive_e164,
+            started=at,
+            talk=talk,
+            ring=15,
+            cause="NORMAL_CLEARING" if answered else "NO_ANSWER",
+            number=fictive_e164,
+        )
 
     # -- video assistant -------------------------------------------------------------------------
 
