@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings as django_settings
 
 from tests import factories
 
@@ -57,6 +58,18 @@ def _fresh_xml_cache():
         pass
     yield
     xmlcache.reset_store()
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the site's language: Django's LocaleMiddleware activates a
+    request's language in the thread and never deactivates it, so an English page fetched by
+    one test would turn the next test's Russian messages into English."""
+    from django.utils import translation
+
+    translation.activate(django_settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
