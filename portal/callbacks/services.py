@@ -779,17 +779,23 @@ def callbacks_close_got_through(*, call_record_ids: list[int]) -> int:
     call from the caller's number to one of the department's numbers, started after the request
     was made. Returns how many requests closed ("дозвонился сам").
 
-    Set-based: a batch costs three queries (its calls, the pending requests of those callers,
-    the numbers they called) plus one locked update per request that closes."""
+    Set-based: a batch costs one query when none of its customers has a pending request (the
+    usual case), else three (its calls, the pending requests of those callers, the numbers they
+    called) plus one locked update per request that closes."""
     calls = []
-    rows = CallRecord.objects.filter(
-        pk__in=call_record_ids,
-        direction=CallRecord.Direction.INBOUND,
-        customer__isnull=False,
-        answered_at__isnull=False,
-        billsec__gt=0,
-    ).values_list(
-        "customer_id", "caller_number", "callee_number", "variables", "started_at", "ended_at"
+    rows = (
+        CallRecord.objects.filter(
+            pk__in=call_record_ids,
+            direction=CallRecord.Direction.INBOUND,
+            customer__isnull=False,
+            answered_at__isnull=False,
+            billsec__gt=0,
+            customer__callback_requests__status=flow.PENDING,
+        )
+        .distinct()
+        .values_list(
+            "customer_id", "caller_number", "callee_number", "variables", "started_at", "ended_at"
+        )
     )
     for customer_id, caller_raw, callee_raw, variables, started_at, ended_at in rows:
         caller = _caller_e164(caller_raw)
