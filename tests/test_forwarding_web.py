@@ -143,3 +143,14 @@ def test_english_page(admin_client):
     admin_client.post("/i18n/setlang/", {"language": "en"})
     page = admin_client.get("/pbx/forwarding/").content.decode()
     assert "Call forwarding" in page and "Переадресация" not in page
+
+
+def test_to_the_employees_own_mobile_from_the_card(admin_client, staff):
+    a, _b = staff
+    data = {"employee": a.pk, "when": "unregistered", "to_mobile": "on", "ring_seconds": 20}
+    refused = admin_client.post("/pbx/forwarding/", data)  # no mobile on the card yet
+    assert refused.status_code == 400 and "мобильный" in refused.content.decode()
+    a.mobile_number = "+79161234567"
+    a.save()
+    assert admin_client.post("/pbx/forwarding/", data).status_code == 302
+    assert ForwardingRule.objects.get(employee=a).target_number == "+79161234567"

@@ -21,6 +21,9 @@ class RuleForm(forms.Form):
             "Например, мобильный сотрудника: звонок исходящий, по политике исходящих звонков."
         ),
     )
+    to_mobile = forms.BooleanField(
+        label=_("Или на мобильный сотрудника (из его карточки)"), required=False
+    )
     ring_seconds = forms.IntegerField(
         label=_("Ждать ответа, с (если не ответил)"), min_value=5, max_value=60, initial=20
     )
@@ -33,6 +36,13 @@ class RuleForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        if data.get("to_mobile") and data.get("employee") is not None:
+            mobile = (data["employee"].mobile_number or "").strip()
+            if not mobile:
+                raise forms.ValidationError(_("У сотрудника не указан мобильный номер."))
+            if data.get("target_employee") or (data.get("target_number") or "").strip():
+                raise forms.ValidationError(_("Укажите либо сотрудника, либо внешний номер."))
+            data["target_number"] = mobile
         if bool(data.get("target_employee")) == bool((data.get("target_number") or "").strip()):
             raise forms.ValidationError(_("Укажите либо сотрудника, либо внешний номер."))
         return data
