@@ -104,3 +104,41 @@ def test_hostile_destinations_never_load_anything():
         "menu_dept_1;",
     ):
         assert menus.load_dialled(12, destination) is None
+
+
+# -- what the portal serves FreeSWITCH (the database behind the answer) -------------------------
+
+
+@pytest.mark.django_db
+def test_the_served_answer_follows_the_number_and_the_option(customer):
+    import time
+
+    from portal.billing import services as billing
+    from portal.menus import services
+    from portal.switch import xmldata
+    from tests import factories
+
+    sales = factories.department(customer, "Продажи")
+    number = factories.number(customer, "+74951230000", kind="multichannel", department=sales)
+    menu = services.menu_save(customer=customer, name="Главное")
+    plain = xmldata.public_dialplan_xml("+74951230000")
+    assert "pbx_flow=menu" not in plain and "callcenter" in plain
+    route = services.number_route_set(customer=customer, number=number, target=f"menu:{menu.pk}")
+    assert xmldata.public_dialplan_xml("+74951230000") == plain  # option off: as before
+    billing.option_set(customer=customer, code="ivr", enabled=True)
+    served = xmldata.public_dialplan_xml("+74951230000")
+    assert f"pbx_menu_route={route.pk}" in served and "callcenter" not in served
+    # the department extension the flow transfers to, from the customer's context
+    dept = xmldata.customer_dialplan_xml(customer.pk, f"menu_dept_{sales.pk}")
+    assert f"c{customer.pk}_d{sales.pk}@default" in dept
+    # another customer's department is not one of ours
+    other = factories.department(factories.customer(name="Другой"), "Чужой")
+    foreign = xmldata.customer_dialplan_xml(customer.pk, f"menu_dept_{other.pk}")
+    assert "callcenter" not in foreign and 'name="unallocated"' in foreign
+    # rendering an answer (before the cache) stays cheap: measured, not asserted tightly
+    start = time.perf_counter()
+    for _ in range(50):
+        xmldata.public_dialplan_xml("+74951230000")
+    per_answer_ms = (time.perf_counter() - start) / 50 * 1000
+    print(f"public answer for a number with a menu: {per_answer_ms:.2f} ms rendered")
+    assert per_answer_ms < 100
