@@ -127,3 +127,30 @@ def test_deleting_a_rule_of_another_customer_is_refused(customer, other_customer
     with pytest.raises(services.ForwardingError):
         services.rule_delete(customer=other_customer, rule=rule)
     assert ForwardingRule.objects.filter(pk=rule.pk).exists()
+
+
+def test_the_dialplan_answer_costs_the_same_queries_for_3_or_20_forwarded_employees(customer):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portal.billing.models import Option as O
+
+    option_set(customer=customer, code=O.CALL_FORWARDING, enabled=True)
+    option_set(customer=customer, code=O.VOICEMAIL, enabled=True)
+    dept = factories.department(customer, name="Большой")
+    factories.number(customer, "+74951112299", kind="regular", department=dept)
+    target = factories.employee(customer, extension="500")
+
+    def grow(count: int) -> int:
+        while dept.employees.count() < count:
+            e = factories.employee(customer, dept)
+            services.rule_save(customer=customer, employee=e, when="busy", target_employee=target)
+            services.rule_save(
+                customer=customer, employee=e, when="no_answer", target_number="+79161234567"
+            )
+        with CaptureQueriesContext(connection) as queries:
+            xml = public_dialplan_xml("+74951112299")
+        assert xml.count("loopback/pbx_fwd_") == count
+        return len(queries)
+
+    assert grow(3) == grow(20)
