@@ -116,8 +116,8 @@ OPTIONS = [
         "Голосовое меню",
         "Voice menu (IVR)",
         "70",
-        "Приветствие и выбор отдела клавишами.",
-        "Greeting and department choice by keys.",
+        "Приветствие и выбор клавишами: отдел, сотрудник, вложенное меню; рабочие часы.",
+        "Greeting and choice by keys: department, employee, submenu; working hours.",
     ),
     (
         "voicemail",
