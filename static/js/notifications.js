@@ -57,7 +57,10 @@
       if (data.type === "hello") setUnread(data.unread);
       if (data.type === "notice") {
         setUnread(unread + 1);
-        show(data.notice);
+        // The operator's integrated pages alert on their own (a banner that follows the call):
+        // no second card over the chat there.
+        var ownAlerts = document.getElementById("integrated-alerts");
+        if (!(ownAlerts && data.notice.kind === "integrated")) show(data.notice);
       }
     };
     socket.onclose = function (event) {
