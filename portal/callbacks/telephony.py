@@ -41,6 +41,7 @@ import re
 import uuid as uuidlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.utils import timezone
@@ -48,8 +49,25 @@ from django.utils import timezone
 from pbx.esl import commands
 from pbx.esl.protocol import Event
 from pbx.flows import Flow, NodeContext
+from pbx.render import agent_name, sip_domain
+from portal.billing.callpolicy import outbound_check
+from portal.billing.models import Option
+from portal.billing.selectors import option_enabled
+from portal.callbacks import services
 from portal.callbacks.dialplan import REQUEST_FLOW
 from portal.callbacks.flow import EMPLOYEE_GONE
+from portal.callbacks.models import CallbackAttempt
+from portal.callbacks.services import (
+    callback_attempt_finished,
+    callback_attempt_lost,
+    callback_attempt_plan,
+    callback_claim_due,
+    callback_no_employee_free,
+    callback_request_caller_left,
+    callback_request_create,
+)
+from portal.prompts.selectors import digit_paths, playback_arg, prompt_path, prompts_root
+from portal.tenants.models import Customer
 
 log = logging.getLogger(__name__)
 
@@ -195,14 +213,12 @@ class CallbackFlow(Flow):
         """The attempt's plan as the database has it now; None once it is finished. Read on
         every event, never kept: a decision the database took meanwhile (the attempt ended, the
         option went off) is never overruled by what this process remembered."""
-        from portal.callbacks.services import callback_attempt_plan
 
         return callback_attempt_plan(attempt_id=attempt_id)
 
     @staticmethod
     def legs(attempt_id: int) -> tuple[str, str]:
         """(employee uuid, caller uuid) of an attempt, as the services recorded them."""
-        from portal.callbacks.models import CallbackAttempt
 
         row = CallbackAttempt.objects.filter(pk=attempt_id).values_list(
             "employee_uuid", "caller_uuid"
@@ -213,8 +229,6 @@ class CallbackFlow(Flow):
 
     @staticmethod
     def domain(customer_id: int) -> str:
-        from pbx.render import sip_domain
-
         return sip_domain(customer_id, settings.PBX_SIP_DOMAIN)
 
     @staticmethod
@@ -224,10 +238,6 @@ class CallbackFlow(Flow):
     # -- 1. the caller pressed 1 in the queue -----------------------------------------------------
 
     def handle_session(self, call) -> None:
-        from portal.callbacks.services import callback_request_create
-        from portal.prompts.selectors import digit_paths, playback_arg, prompt_path
-        from portal.tenants.models import Customer
-
         variables = call.variables
         customer = Customer.objects.filter(pk=_int(variables.get("pbx_customer"))).first()
         if customer is None:
@@ -262,15 +272,11 @@ class CallbackFlow(Flow):
 
     @staticmethod
     def caller_left(origin_uuid: str) -> None:
-        from portal.callbacks.services import callback_request_caller_left
-
         callback_request_caller_left(origin_uuid=origin_uuid, now=timezone.now())
 
     # -- 2. claim due attempts and ring an employee ----------------------------------------------
 
     def tick(self, ctx: NodeContext) -> None:
-        from portal.callbacks.services import callback_claim_due
-
         for plan in callback_claim_due(now=timezone.now(), worker=ctx.node):
             if not self.caller_may_be_dialled(plan):
                 continue
@@ -281,8 +287,6 @@ class CallbackFlow(Flow):
         """The call back goes to an outside number: the customer's outbound policy decides
         (a caller ID can be forged to a premium or satellite number), before any employee is
         rung. Refused: the attempt ends unanswered with OUTGOING_CALL_BARRED."""
-        from portal.billing.callpolicy import outbound_check
-        from portal.callbacks.services import callback_attempt_finished
 
         check = outbound_check(customer_id=plan.customer_id, number=plan.caller_number)
         if check.allowed:
@@ -298,8 +302,6 @@ class CallbackFlow(Flow):
         return False
 
     def ring_employee(self, ctx: NodeContext, plan, index: int) -> None:
-        from portal.callbacks.services import callback_no_employee_free
-
         domain = self.domain(plan.customer_id)
         in_use = None
         while index < len(plan.candidates):
@@ -337,7 +339,6 @@ class CallbackFlow(Flow):
     def agent_away(ctx: NodeContext, customer_id: int, employee_id: int) -> bool:
         """Has the employee left the department's queue (mod_callcenter agent status)? An agent
         the node does not know (-ERR) counts as present: the queue decides nothing then."""
-        from pbx.render import agent_name
 
         try:
             reply = ctx.api(commands.callcenter_agent_status(agent_name(customer_id, employee_id)))
@@ -352,8 +353,6 @@ class CallbackFlow(Flow):
     def _prompt(customer_id: int, keys: list[str], digits: str = "") -> Prompt | None:
         """The customer's prompts (own recording, else generated, in their language) as paths
         relative to the prompts root; None if the customer is gone."""
-        from portal.prompts.selectors import digit_paths, prompt_path, prompts_root
-        from portal.tenants.models import Customer
 
         customer = Customer.objects.filter(pk=customer_id).first()
         if customer is None:
@@ -405,8 +404,6 @@ class CallbackFlow(Flow):
             log.warning("callback attempt %s: bad employee leg %r", attempt_id, employee_uuid)
 
     def on_originate_result(self, ctx: NodeContext, leg: Leg, result: str) -> None:
-        from portal.callbacks import services
-
         now = timezone.now()
         plan = self.plan(leg.attempt_id)
         ok, _, detail = result.partition(" ")
@@ -475,8 +472,6 @@ class CallbackFlow(Flow):
     @staticmethod
     def record(ctx: NodeContext, plan, employee_uuid: str, caller_uuid: str) -> str:
         """Record the conversation when the customer has call recording on; the file's path."""
-        from portal.billing.models import Option
-        from portal.billing.selectors import option_enabled
 
         if not option_enabled(plan.customer_id, Option.CALL_RECORDING):
             return ""
@@ -490,9 +485,6 @@ class CallbackFlow(Flow):
         return path
 
     def on_answered_leg_hangup(self, ctx: NodeContext, leg: Leg, event: Event) -> None:
-        from portal.callbacks import services
-        from portal.callbacks.models import CallbackAttempt
-
         attempt = CallbackAttempt.objects.filter(pk=leg.attempt_id).first()
         if attempt is None:
             return
@@ -519,7 +511,6 @@ class CallbackFlow(Flow):
     def on_employee_left_early(self, ctx: NodeContext, attempt) -> None:
         """The employee who took the callback hung up before the caller was connected: stop
         ringing the caller (or their prompt); the attempt is ours to repeat, not theirs."""
-        from portal.callbacks import services
 
         if attempt.caller_uuid:
             ctx.api(commands.uuid_kill(attempt.caller_uuid))  # -ERR if it already ended
@@ -532,16 +523,12 @@ class CallbackFlow(Flow):
         )
 
     def on_lost_hangup(self, ctx: NodeContext, call) -> None:
-        from portal.callbacks.services import callback_attempt_lost
-
         leg = leg_of(call.variables)
         if leg is not None:
             callback_attempt_lost(attempt_id=leg.attempt_id, now=timezone.now())
 
 
 def _zone(name: str):
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

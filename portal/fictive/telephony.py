@@ -33,10 +33,16 @@ from pathlib import PurePosixPath
 import gevent
 import gevent.event
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from pbx.esl import commands
 from pbx.flows import Flow
+from portal.billing.callpolicy import outbound_check
+from portal.fictive import ivr, services
+from portal.fictive.ivr import P_LIST_INTRO
+from portal.prompts.selectors import digit_paths, playback_arg, prompt_paths
+from portal.tenants.models import Customer
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +97,13 @@ class Session:
     # -- prompts ------------------------------------------------------------------------------
 
     def paths(self, keys) -> list[str]:
-        from portal.prompts.selectors import prompt_paths
-
         return prompt_paths(customer=self.customer, keys=keys)
 
     def digit_paths(self, digits) -> list[str]:
-        from portal.prompts.selectors import digit_paths
-
         return digit_paths(customer=self.customer, digits=digits)
 
     def play(self, paths: list[str]) -> None:
         """Play files in order, as few `playback`s as the argument limit allows."""
-        from portal.prompts.selectors import playback_arg
 
         chunk: list[str] = []
         for path in paths:
@@ -125,7 +126,6 @@ class Session:
 
     def collect(self, step) -> str | None:
         """One `Collect`: digits typed, "" for the terminator alone, None for nothing."""
-        from portal.prompts.selectors import playback_arg
 
         terminator = step.terminator if step.terminator in ("#", "*") else "#"
         prompt = playback_arg(self.paths(step.prompt_keys))
@@ -160,8 +160,6 @@ class Session:
         return None
 
     def read_list(self, step) -> None:
-        from portal.fictive.ivr import P_LIST_INTRO
-
         paths = self.paths([P_LIST_INTRO])
         for ordinal, e164 in step.items:
             paths += self.paths(["word_id"]) + self.digit_paths(int(ordinal))
@@ -191,7 +189,6 @@ class Session:
         """Bridge to `destination_e164` via the PSTN gateway showing `show_e164` on every path
         (the a-leg's effective caller ID and the b-leg's origination caller ID); `on_answer()`
         runs at CHANNEL_BRIDGE. Returns (answered, cause) once the bridge is over."""
-        from portal.billing.callpolicy import outbound_check
 
         # The customer's outbound policy, live (classes, balance, spend of the day).
         check = outbound_check(customer_id=self.customer.pk, number=destination_e164)
@@ -247,8 +244,6 @@ class FictiveFlow(Flow):
     """See the module docstring."""
 
     def handle_session(self, call) -> None:
-        from portal.tenants.models import Customer
-
         customer = Customer.objects.filter(pk=_int(call.variables.get("pbx_customer"))).first()
         name = call.variables.get("pbx_flow", "")
         if customer is None:
@@ -265,8 +260,6 @@ class FictiveFlow(Flow):
     # -- the access number ----------------------------------------------------------------------
 
     def access(self, s: Session) -> None:
-        from portal.fictive import ivr, services
-
         ctx, reason = services.access_context(
             access_e164=s.call.variables.get("pbx_number_e164", ""), caller_number=s.caller
         )
@@ -280,7 +273,6 @@ class FictiveFlow(Flow):
 
     def run(self, s: Session, state, step, ctx) -> None:
         """Perform IVR steps until one ends the call."""
-        from portal.fictive import ivr
 
         for _ in range(MAX_STEPS):
             if isinstance(step, ivr.ReadList):
@@ -302,10 +294,6 @@ class FictiveFlow(Flow):
         s.hangup()
 
     def dial(self, s: Session, ctx, step) -> None:
-        from django.core.exceptions import ValidationError
-
-        from portal.fictive import ivr, services
-
         uuid = s.call.uuid
         path = s.recording_path("fictive")
         try:
@@ -345,8 +333,6 @@ class FictiveFlow(Flow):
     # -- a dealer calls a fictive number ---------------------------------------------------------
 
     def inbound(self, s: Session) -> None:
-        from portal.fictive import services
-
         dealer = s.caller
         ctx, reason = services.inbound_context(
             fictive_e164=s.call.variables.get("pbx_number_e164", ""), dealer_number=dealer
@@ -392,8 +378,6 @@ class FictiveFlow(Flow):
     # -- the return number ----------------------------------------------------------------------
 
     def returned(self, s: Session) -> None:
-        from portal.fictive import ivr, services
-
         ctx, reason = services.return_context(
             return_e164=s.call.variables.get("pbx_number_e164", ""), caller_number=s.caller
         )
@@ -404,8 +388,6 @@ class FictiveFlow(Flow):
         self.run(s, state, step, ctx)
 
     def connect(self, s: Session, ctx, step) -> None:
-        from portal.fictive import services
-
         s.play(s.paths([step.prompt_key]))
         path = s.record("fictive")
 

@@ -54,6 +54,23 @@ from django.utils import timezone
 from pbx.esl import commands
 from pbx.esl.protocol import Event
 from pbx.flows import Flow, NodeContext
+from pbx.render import customer_id_from_domain, sip_domain, valid_extension
+from portal.billing.callpolicy import outbound_check
+from portal.directory.models import Employee
+from portal.prompts.selectors import playback_arg, prompt_path
+from portal.redial import rules, services
+from portal.redial.models import RedialRequest
+from portal.redial.services import (
+    attempt_failed,
+    callee_back,
+    claim_due,
+    claim_flash_ends,
+    flash_end_due,
+    legs_started,
+    registration_ended,
+    registration_seen,
+)
+from portal.tenants.models import Customer
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +105,10 @@ def _int(value) -> int:
 
 
 def _domain(customer_id: int) -> str:
-    from pbx.render import sip_domain
-
     return sip_domain(customer_id, settings.PBX_SIP_DOMAIN)
 
 
 def _extension(value: str) -> str:
-    from pbx.render import valid_extension
-
     checked = valid_extension(value)
     if checked is None:
         raise commands.CommandError(f"extension {value!r}")
@@ -171,10 +184,6 @@ class RedialFlow(Flow):
     # -- 1. the offer ----------------------------------------------------------------------------
 
     def handle_session(self, call) -> None:
-        from portal.prompts.selectors import playback_arg, prompt_path
-        from portal.redial import services
-        from portal.tenants.models import Customer
-
         variables = call.variables
         data = call.session_data or {}
         cause = data.get("variable_originate_disposition") or data.get("variable_DIALSTATUS", "")
@@ -216,14 +225,6 @@ class RedialFlow(Flow):
     # -- 3./4. due requests --------------------------------------------------------------------
 
     def tick(self, ctx: NodeContext) -> None:
-        from portal.redial.services import (
-            attempt_failed,
-            claim_due,
-            claim_flash_ends,
-            flash_end_due,
-            legs_started,
-        )
-
         for uuid in claim_flash_ends(now=timezone.now()):
             self.end_flash(ctx, uuid)
         if time.monotonic() < self._next_due_claim:
@@ -254,7 +255,6 @@ class RedialFlow(Flow):
     def may_dial(plan) -> bool:
         """An outside caller is called back through the gateway: the customer's outbound policy
         decides (a caller ID can be forged to a premium or satellite number)."""
-        from portal.billing.callpolicy import outbound_check
 
         check = outbound_check(customer_id=plan.customer_id, number=plan.caller_number)
         if not check.allowed:
@@ -272,7 +272,6 @@ class RedialFlow(Flow):
     def schedule_flash_end(request_id: int, event: Event) -> None:
         """Kill the flash leg 0.5 s after the switch created it, whatever the phone sent (the
         tick claims it; never earlier than now, never later than 0.5 s from now)."""
-        from portal.redial.services import flash_end_due
 
         target = FLASH_SECONDS + FLASH_SLACK
         delay = min(max(_created_at(event) + target - time.time(), 0.0), target)
@@ -305,9 +304,6 @@ class RedialFlow(Flow):
 
     @staticmethod
     def _employee(event: Event):
-        from pbx.render import customer_id_from_domain
-        from portal.directory.models import Employee
-
         customer_id = customer_id_from_domain(
             event.get("realm") or event.get("from-host") or "", settings.PBX_SIP_DOMAIN
         )
@@ -317,9 +313,6 @@ class RedialFlow(Flow):
         return Employee.objects.filter(customer_id=customer_id, extension=user).first()
 
     def on_register(self, event: Event) -> None:
-        from portal.redial import rules
-        from portal.redial.services import callee_back, registration_seen
-
         employee = self._employee(event)
         if employee is None:
             return
@@ -335,8 +328,6 @@ class RedialFlow(Flow):
         )
 
     def on_registration_end(self, event: Event) -> None:
-        from portal.redial.services import registration_ended
-
         employee = self._employee(event)
         if employee is not None:
             registration_ended(employee_id=employee.pk)
@@ -344,11 +335,6 @@ class RedialFlow(Flow):
     @staticmethod
     def on_phone_call_ended(event: Event) -> None:
         """An answered call of a phone ended: that phone is free now."""
-        from pbx.render import customer_id_from_domain
-        from portal.directory.models import Employee
-        from portal.redial import rules
-        from portal.redial.models import RedialRequest
-        from portal.redial.services import callee_back
 
         variables = event.variables
         employee = None
@@ -374,9 +360,6 @@ class RedialFlow(Flow):
         )
 
     def on_originate_result(self, ctx: NodeContext, request_id: int, leg: str, result: str):
-        from portal.redial import services
-        from portal.redial.models import RedialRequest
-
         now = timezone.now()
         ok, _, detail = result.partition(" ")
         cause = detail.strip() if ok != "+OK" else ""
@@ -428,7 +411,6 @@ class RedialFlow(Flow):
     @staticmethod
     def play_connecting(ctx: NodeContext, request) -> None:
         """The caller answered: they hear that the callee is being connected while it rings."""
-        from portal.prompts.selectors import prompt_path
 
         path = prompt_path(customer=request.customer, key="redial_connecting")
         try:
@@ -438,9 +420,6 @@ class RedialFlow(Flow):
 
     @staticmethod
     def on_answered_leg_hangup(ctx: NodeContext, request_id: int, leg: str, event: Event):
-        from portal.redial import services
-        from portal.redial.models import RedialRequest
-
         if leg == "flash":
             return  # BACKGROUND_JOB decides
         request = RedialRequest.objects.filter(pk=request_id).first()
