@@ -316,3 +316,19 @@ def test_the_builder_and_the_simulator_speak_english(admin_client, office):
     assert "Create the menu" in index and "No schedules yet." in index
     ivr = admin_client.get("/ivr/").content.decode()
     assert 'href="/pbx/menus/"' in ivr and "Menus, schedules and numbers" in ivr
+
+
+def test_a_voicemail_box_is_offered_and_saved_once_the_voicemail_option_is_on(
+    admin_client, customer, office
+):
+    from portal.voicemail.models import Mailbox
+
+    box = Mailbox.objects.create(customer=customer, department=office["sales"])
+    billing.option_set(customer=customer, code="voicemail", enabled=True)
+    html = admin_client.get(f"/pbx/menus/{office['main'].pk}/").content.decode()
+    assert f'value="voicemail:{box.pk}"' in html and "Голосовая почта — недоступна" not in html
+    save(admin_client, office["main"], key_9=f"voicemail:{box.pk}")
+    assert office["main"].options.get(key="9").target == f"voicemail:{box.pk}"
+    _, data = step(admin_client, office["main"])
+    _, out = step(admin_client, office["main"], state=data["state"], digits="9")
+    assert out["action"] == "go" and out["destination"].startswith("Голосовая почта")

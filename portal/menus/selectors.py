@@ -30,7 +30,7 @@ def voicemail_boxes(customer_id: int) -> dict[int, str]:
     rows = Mailbox.objects.filter(customer_id=customer_id, enabled=True).select_related(
         "employee", "department"
     )
-    return {int(box.pk): str(box) for box in rows}
+    return {int(box.pk): str(getattr(box, "owner_label", "") or box) for box in rows}
 
 
 def hours_of(schedule: Schedule) -> rules.Hours:
