@@ -408,3 +408,17 @@ def test_a_request_being_dialled_is_left_to_its_attempt(customer, pending):
     ingest("b1", customer=customer, caller="79160000003", callee=pending.number.e164)
     pending.refresh_from_db()
     assert pending.status == "dialing"
+
+
+@pytest.mark.django_db
+def test_a_claim_for_one_customer_leaves_the_others_due_requests(customer, pending, data):
+    theirs = data["theirs"]
+    billing_services.option_set(customer=theirs.customer, code="callback", enabled=True)
+    now = timezone.now()
+    CallbackRequest.objects.filter(pk__in=[pending.pk, theirs.pk]).update(
+        next_attempt_at=now - MIN, first_attempt_deadline=now + 5 * MIN
+    )
+    plans = callback_services.callback_claim_due(now=now, worker="demo", customer_id=customer.pk)
+    assert [p.request_id for p in plans] == [pending.pk]
+    theirs.refresh_from_db()
+    assert theirs.status == "pending" and not theirs.claimed_by
