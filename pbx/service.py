@@ -142,7 +142,7 @@ class NodeWorker:
             self.conn.close()
 
     def context(self, conn: EslConnection) -> NodeContext:
-        return NodeContext(node=self.name, api=conn.api, bgapi=conn.bgapi)
+        return NodeContext(node=self.name, api=conn.api, bgapi=conn.bgapi, command=conn.command)
 
     # -- after (re)connect: reconcile channels we were following --------------------------------
 

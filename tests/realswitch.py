@@ -419,11 +419,15 @@ class Answerer:
         if self.proc.poll() is not None:
             raise RuntimeError(f"sipp answerer exited: {self.dir}")
 
-    def invites(self) -> list[str]:
-        """The INVITEs received so far, whole (with `trace_messages`)."""
+    def messages(self) -> list[str]:
+        """Every SIP message sent and received so far, whole (with `trace_messages`)."""
         path = self.dir / "messages.log"
         text = path.read_text(errors="replace") if path.exists() else ""
-        return [m for m in re.split(r"\n(?=-{10,})", text) if "INVITE sip:" in m]
+        return re.split(r"\n(?=-{10,})", text)
+
+    def invites(self) -> list[str]:
+        """The INVITEs received so far, whole (with `trace_messages`)."""
+        return [m for m in self.messages() if "INVITE sip:" in m]
 
     def counts(self) -> dict[str, int]:
         path = self.dir / "stat.csv"

@@ -204,6 +204,18 @@ def test_a_call_nobody_takes_is_left_in_voicemail_and_listed_and_played_in_the_p
     audio = client.get(f"/pbx/voicemail/messages/{message.pk}.wav")
     assert audio.status_code == 200 and b"".join(audio.streaming_content) == file.read_bytes()
 
+    # The owner's phone comes up: FreeSWITCH asks for its counts (MESSAGE_QUERY), call control
+    # answers with MESSAGE_WAITING and the phone's lamp gets a NOTIFY (message-summary).
+    lamp = stack.phone("102", scenario="mwi_phone.xml")
+    notify = eventually(
+        lambda: next(
+            (m for m in lamp.messages() if "NOTIFY sip:" in m and "message-summary" in m), None
+        ),
+        timeout=30,
+        message="no MWI NOTIFY: " + stack.fs.log_file.read_text()[-3000:],
+    )
+    assert "Messages-Waiting: yes" in notify and "Voice-Message: 1/0" in notify
+
 
 def test_with_the_option_off_the_call_is_not_answered(stack):
     customer, callee = stack.customer, stack.employees["102"]

@@ -323,3 +323,33 @@ def test_sendmsg_bridge_builds_the_one_braced_argument_from_validated_parts():
 def test_sendmsg_bridge_refuses_anything_that_could_add_a_target_or_a_variable(target, variables):
     with pytest.raises(CommandError):
         c.sendmsg_bridge(target, variables=variables)
+
+
+def test_message_waiting_tells_one_phone_its_counts():
+    assert c.message_waiting("102", "c7.pbx.local", new=2, saved=1) == (
+        "sendevent MESSAGE_WAITING\n"
+        "MWI-Messages-Waiting: yes\n"
+        "MWI-Message-Account: sip:102@c7.pbx.local\n"
+        "MWI-Voice-Message: 2/1 (0/0)"
+    )
+    assert "MWI-Messages-Waiting: no" in c.message_waiting(102, "c7.pbx.local", new=0, saved=3)
+
+
+@pytest.mark.parametrize(
+    "extension,domain,new,saved",
+    [
+        ("102\nX-Evil: 1", "c7.pbx.local", 1, 0),
+        ("102", "c7.pbx.local\n\nsendevent SHUTDOWN", 1, 0),
+        ("102", "c7.pbx.local ${system(id)}", 1, 0),
+        ("*97", "c7.pbx.local", 1, 0),
+        ("102", "c7.pbx.local", -1, 0),
+        ("102", "c7.pbx.local", True, 0),
+        ("102", "c7.pbx.local", 1, "1\nX: y"),
+        ("102", "c7.pbx.local", 10**6, 0),
+    ],
+)
+def test_message_waiting_refuses_what_could_inject_a_header_or_an_event(
+    extension, domain, new, saved
+):
+    with pytest.raises(CommandError):
+        c.message_waiting(extension, domain, new=new, saved=saved)

@@ -5,6 +5,8 @@ files nothing."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from portal.calls.models import Recording
@@ -112,3 +114,47 @@ def test_a_call_recording_or_a_forged_path_files_nothing(switch, service, box, t
     # the call recording is counted (the recordings flow): both events were handled
     eventually(lambda: Recording.objects.filter(path=str(recording)).exists(), timeout=15)
     assert not Message.objects.exists()
+
+
+def test_the_phones_lamp_is_lit_by_a_new_message_and_put_out_once_it_is_heard(
+    switch, service, box, tmp_path
+):
+    domain = f"c{box.customer_id}.pbx.local"
+    uuid = switch.inbound_call(
+        caller="74957654321",
+        variables={"pbx_customer": str(box.customer_id), "pbx_vm_box": str(box.pk)},
+    )
+    path = tmp_path / f"c{box.customer_id}" / "vm" / f"b{box.pk}" / f"{uuid}.wav"
+    write_wav(path, 3)
+    record_stop(switch, uuid, str(path))
+    lit = switch.wait_for_command("sendevent MESSAGE_WAITING", timeout=15)
+    assert lit.split("\n")[1:] == [
+        "MWI-Messages-Waiting: yes",
+        f"MWI-Message-Account: sip:102@{domain}",
+        "MWI-Voice-Message: 1/0 (0/0)",
+    ]
+    message = Message.objects.get(mailbox=box)
+    services.message_mark_heard(customer=box.customer, message=message)  # in the portal
+    eventually(
+        lambda: any("MWI-Voice-Message: 0/1 (0/0)" in c for c in switch.received),
+        timeout=15,
+        message="the lamp was not put out",
+    )
+    assert "MWI-Messages-Waiting: no" in switch.received[-1]
+
+
+def test_a_phone_that_registers_is_told_its_counts_and_strangers_are_not(switch, service, box):
+    Mailbox.objects.filter(pk=box.pk).update(mwi_due_at=None)
+    domain = f"c{box.customer_id}.pbx.local"
+    # FreeSWITCH asks on each REGISTER (sofia_reg.c: MESSAGE_QUERY with the phone's account)
+    switch.emit("MESSAGE_QUERY", {"Message-Account": f"sip:102@{domain}"})
+    told = switch.wait_for_command("sendevent MESSAGE_WAITING", timeout=15)
+    assert f"MWI-Message-Account: sip:102@{domain}" in told and "0/0 (0/0)" in told
+    before = len([c for c in switch.received if c.startswith("sendevent")])
+    for account in (f"sip:999@{domain}", "sip:102@c99999.pbx.local", "sip:102@evil\nX: y"):
+        switch.emit("MESSAGE_QUERY", {"Message-Account": account})
+    switch.emit("MESSAGE_QUERY", {"Message-Account": f"sip:102@{domain}"})
+    sent = lambda: [c for c in switch.received if c.startswith("sendevent")]  # noqa: E731
+    eventually(lambda: len(sent()) > before)
+    time.sleep(2.5)  # two more ticks: nothing for the strangers came late either
+    assert len(sent()) == before + 1 and f"sip:102@{domain}" in sent()[-1]

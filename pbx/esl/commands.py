@@ -45,6 +45,7 @@ __all__ = [
     "event_plain",
     "gateway_target",
     "linger",
+    "message_waiting",
     "myevents",
     "originate",
     "recording_path",
@@ -424,6 +425,25 @@ def callcenter_queue_reload(queue_name: str) -> str:
 
 
 _API_COMMAND = re.compile(r"[a-z_][a-z0-9_]*(?: [^\s].*)?\Z")
+
+
+def message_waiting(extension: str | int, domain: str, *, new: int, saved: int) -> str:
+    """``sendevent MESSAGE_WAITING`` for the phones registered as ``<extension>@<domain>``:
+    mod_sofia turns it into a SIP NOTIFY (message-summary), the phone's message lamp."""
+    ext = _match(_EXTENSION, extension, "extension")
+    host = _match(_HOST, domain, "domain")
+    counts = []
+    for value in (new, saved):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 99_999:
+            raise CommandError(f"message count {value!r}")
+        counts.append(value)
+    waiting = "yes" if counts[0] else "no"
+    return (
+        "sendevent MESSAGE_WAITING\n"
+        f"MWI-Messages-Waiting: {waiting}\n"
+        f"MWI-Message-Account: sip:{ext}@{host}\n"
+        f"MWI-Voice-Message: {counts[0]}/{counts[1]} (0/0)"
+    )
 
 
 def bgapi(cmd: str, job_uuid: str) -> str:

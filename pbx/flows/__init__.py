@@ -40,6 +40,8 @@ class NodeContext:
     node: str
     api: Any  # callable(command: str) -> str
     bgapi: Any  # callable(command: str, job_uuid: str) -> str
+    # callable(line: str) -> str: a plain ESL command (`sendevent ...`), its Reply-Text
+    command: Any = None
 
 
 @dataclass

@@ -60,6 +60,9 @@ class Mailbox(models.Model):
     # Relative to settings.PROMPTS_DIR (customers/<id>/voicemail/...), empty for the tone.
     greeting_file = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The phone's message lamp is to be told the counts (a message came, was heard or deleted,
+    # the phone registered): claimed by call control's tick (services.mwi_claim_due).
+    mwi_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["id"]

@@ -11,15 +11,18 @@ the portal for the customer's administrators.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import secrets
 import wave
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -266,6 +269,7 @@ def message_recorded(
             return message
         message.recording = recording_register(customer_id=customer_id, path=path)
         Message.objects.filter(pk=message.pk).update(recording=message.recording)
+        mwi_due(box_id=box.pk)
         transaction.on_commit(lambda: _tell(message.pk))
     log.info("voicemail: message %s in box %s (%s s)", message.pk, box.pk, seconds)
     return message
@@ -317,6 +321,7 @@ def message_mark_heard(*, customer, message: Message, heard: bool = True) -> Mes
         raise VoicemailError("message of another customer")
     message.heard_at = timezone.now() if heard else None
     Message.objects.filter(pk=message.pk).update(heard_at=message.heard_at)
+    mwi_due(box_id=message.mailbox_id)
     return message
 
 
@@ -327,5 +332,61 @@ def message_delete(*, customer, message: Message) -> None:
     path = message.path
     with transaction.atomic():
         Recording.objects.filter(customer_id=customer.pk, path=path).delete()
+        mwi_due(box_id=message.mailbox_id)
         message.delete()
     _unlink(path, customer.pk)
+
+
+# -- the phone's message lamp (MWI) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lamp:
+    """What one phone's message lamp is told: `extension`@`domain` has `new`/`saved` messages."""
+
+    extension: str
+    customer_id: int
+    new: int
+    saved: int
+
+
+def mwi_due(*, box_id: int, now: dt.datetime | None = None) -> None:
+    """The box's counts changed (or its phone asked): its lamp is to be told, by whichever call
+    control claims it first. Only an employee's box has a lamp (a department has no phone)."""
+    Mailbox.objects.filter(pk=box_id, employee__isnull=False).update(
+        mwi_due_at=now or timezone.now()
+    )
+
+
+def mwi_asked(*, customer_id: int, extension: str, now: dt.datetime | None = None) -> bool:
+    """A phone registered and FreeSWITCH asked for its counts (MESSAGE_QUERY)."""
+    return bool(
+        Mailbox.objects.filter(
+            customer_id=customer_id,
+            employee__extension=extension,
+            employee__is_active=True,
+            enabled=True,
+        ).update(mwi_due_at=now or timezone.now())
+    )
+
+
+def mwi_claim_due(*, now: dt.datetime, limit: int = 100) -> list[Lamp]:
+    """Lamps to tell now, each claimed by exactly one caller (compare-and-swap on the due time),
+    with the counts read after the claim (a change meanwhile makes the box due again)."""
+    due = Mailbox.objects.filter(mwi_due_at__lte=now, employee__isnull=False).values_list(
+        "pk", "mwi_due_at"
+    )
+    lamps = []
+    for pk, at in due.order_by("mwi_due_at")[:limit]:
+        if not Mailbox.objects.filter(pk=pk, mwi_due_at=at).update(mwi_due_at=None):
+            continue
+        box = Mailbox.objects.select_related("employee").get(pk=pk)
+        counts = Message.objects.filter(mailbox_id=pk).aggregate(
+            new=Count("pk", filter=Q(heard_at__isnull=True)),
+            saved=Count("pk", filter=Q(heard_at__isnull=False)),
+        )
+        if box.employee.extension:
+            lamps.append(
+                Lamp(box.employee.extension, box.customer_id, counts["new"], counts["saved"])
+            )
+    return lamps

@@ -1,6 +1,11 @@
 """Voicemail's call-control flows: a message is filed when FreeSWITCH closes its file, and a
 phone listens to its box (*97, PIN) over the outbound socket.
 
+The phone's message lamp (MWI): a box whose counts changed (a message filed, heard or deleted,
+here or in the portal) or whose phone registered (FreeSWITCH asks with MESSAGE_QUERY) is due;
+the tick claims due boxes and sends MESSAGE_WAITING, which mod_sofia turns into a NOTIFY
+(message-summary) to the phone.
+
 The dialplan (portal/voicemail/dialplan.py) records with `record` into
 `<recordings>/c<customer>/vm/b<box>/<uuid>.wav`; FreeSWITCH fires RECORD_STOP once the file is
 closed (when the caller hangs up, at silence or at the box's limit). This flow keeps the few
@@ -12,12 +17,17 @@ flush.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
+from django.utils import timezone
 
+from pbx.esl import commands
 from pbx.esl.protocol import Event
 from pbx.flows import Flow, NodeContext
+from pbx.render import customer_id_from_domain, sip_domain
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +39,19 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+_ACCOUNT = re.compile(r"(?:sips?:)?([0-9]{2,15})@([A-Za-z0-9.-]{1,253})\Z")
+
+
 @dataclass
 class VoicemailFlow(Flow):
     max_pending: int = 10_000
     pending: dict[str, list[dict]] = field(default_factory=dict, repr=False)
+    queries: dict[str, list[tuple[int, str]]] = field(default_factory=dict, repr=False)
 
     def on_event(self, ctx: NodeContext, event: Event) -> None:
+        if event.name == "MESSAGE_QUERY":
+            self.on_query(ctx, event)
+            return
         path = event.get("Record-File-Path") or ""
         if "/vm/b" not in path or not event.get("variable_pbx_vm_box"):
             return
@@ -47,9 +64,37 @@ class VoicemailFlow(Flow):
             }
         )
 
-    def flush(self, ctx: NodeContext) -> None:
-        from portal.voicemail.services import message_recorded
+    def on_query(self, ctx: NodeContext, event: Event) -> None:
+        """A phone registered: FreeSWITCH asks what its lamp should show."""
+        match = _ACCOUNT.match(event.get("Message-Account") or "")
+        if not match:
+            return
+        customer_id = customer_id_from_domain(match[2], settings.PBX_SIP_DOMAIN)
+        if customer_id is not None:
+            asked = self.queries.setdefault(ctx.node, [])
+            if len(asked) < self.max_pending:
+                asked.append((customer_id, match[1]))
 
+    def tick(self, ctx: NodeContext) -> None:
+        from portal.voicemail.services import mwi_claim_due
+
+        for lamp in mwi_claim_due(now=timezone.now()):
+            domain = sip_domain(lamp.customer_id, settings.PBX_SIP_DOMAIN)
+            try:
+                line = commands.message_waiting(
+                    lamp.extension, domain, new=lamp.new, saved=lamp.saved
+                )
+            except commands.CommandError:
+                log.warning("voicemail: no lamp for %r@%s", lamp.extension, domain)
+                continue
+            if ctx.command is not None:
+                ctx.command(line)
+
+    def flush(self, ctx: NodeContext) -> None:
+        from portal.voicemail.services import message_recorded, mwi_asked
+
+        for customer_id, extension in self.queries.pop(ctx.node, []):
+            mwi_asked(customer_id=customer_id, extension=extension)
         batch = self.pending.pop(ctx.node, None)
         while batch:
             try:
@@ -200,6 +245,8 @@ class VoicemailCheckFlow(Flow):
         s.hangup()
 
 
-flow = VoicemailFlow(name="voicemail", events=frozenset({"RECORD_STOP"}))
+flow = VoicemailFlow(
+    name="voicemail", events=frozenset({"RECORD_STOP", "MESSAGE_QUERY"}), tick_interval=1.0
+)
 check_flow = VoicemailCheckFlow(name=CHECK_SESSION, session_names=frozenset({CHECK_SESSION}))
 flows = [flow, check_flow]

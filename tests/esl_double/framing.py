@@ -439,6 +439,13 @@ class EventSocket:
                 return
             conn.send(reply("+OK"))
             then()
+        elif verb == "sendevent":
+            # An event into the core (MESSAGE_WAITING for a phone's lamp): FreeSWITCH answers
+            # with the new event's UUID (mod_event_socket.c); the command stays in `received`.
+            if not rest.strip():
+                conn.send(reply("-ERR invalid syntax"))
+                return
+            conn.send(reply(f"+OK {uuid_module.uuid4()}"))
         elif verb == "exit":
             conn.send(reply("+OK bye") + disconnect_notice())
             conn.close()
