@@ -130,6 +130,33 @@ def test_another_customers_number_or_a_regular_number_is_refused():
 
 
 @pytest.mark.django_db
+def test_a_queue_reached_through_a_voice_menu_files_the_request_under_that_department():
+    customer, dept, _ = setup_customer()
+    support = factories.department(customer, name="Поддержка")
+    regular = "+74957770009"
+    factories.number(customer, regular, kind=PhoneNumber.Kind.REGULAR, department=dept)
+    req, reason = services.callback_request_create(
+        customer_id=customer.pk,
+        number_e164=regular,
+        caller_number=CALLER,
+        origin_uuid="menu-1",
+        now=T0,
+        department_id=support.pk,  # the menu key's queue, as the channel is tagged
+    )
+    assert reason == "created" and req.department == support and req.number.e164 == regular
+    # a department of another customer is never taken from the channel
+    theirs = factories.department(factories.customer())
+    assert services.callback_request_create(
+        customer_id=customer.pk,
+        number_e164=regular,
+        caller_number="+79160000055",
+        origin_uuid="menu-2",
+        now=T0,
+        department_id=theirs.pk,
+    ) == (None, "no_department")
+
+
+@pytest.mark.django_db
 def test_a_caller_with_an_open_request_for_the_department_gets_no_second_one():
     customer, _, _ = setup_customer()
     first, _ = create(customer, origin="u-1")

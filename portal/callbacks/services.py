@@ -34,7 +34,7 @@ from portal.callbacks.models import CallbackAttempt, CallbackRequest
 from portal.calls.models import CallRecord
 from portal.calls.recordings import recording_register
 from portal.directory import phone
-from portal.directory.models import Employee, PhoneNumber
+from portal.directory.models import Department, Employee, PhoneNumber
 from portal.directory.phone import display, to_e164
 
 log = logging.getLogger(__name__)
@@ -243,8 +243,13 @@ def callback_request_create(
     caller_number: str,
     origin_uuid: str,
     now: dt.datetime,
+    department_id: int | None = None,
 ) -> tuple[CallbackRequest | None, str]:
     """Record that the caller on channel `origin_uuid` pressed 1 in the queue of `number_e164`.
+
+    `department_id`: the queue the caller was in, as the dialplan tagged the channel
+    (`pbx_department`): a voice-menu key can lead a caller of any of the customer's numbers
+    to any department's queue. Without it the queue is the multichannel number's own.
 
     Returns `(request, "created")`, `(request, "scheduled")` when it was taken outside the
     department's working hours and is due at the opening (`next_attempt_at`), or `(existing, "duplicate")` when this channel already made
@@ -265,32 +270,33 @@ def callback_request_create(
         number_e164 = to_e164(number_e164 if number_e164.startswith("+") else f"+{number_e164}")
     except (ValidationError, AttributeError):
         return None, "unknown_number"
-    number = (
-        PhoneNumber.objects.filter(
-            customer_id=customer_id, e164=number_e164, kind=PhoneNumber.Kind.MULTICHANNEL
-        )
-        .select_related("department")
-        .first()
-    )
+    numbers = PhoneNumber.objects.filter(customer_id=customer_id, e164=number_e164)
+    if department_id is None:
+        numbers = numbers.filter(kind=PhoneNumber.Kind.MULTICHANNEL)
+    number = numbers.select_related("department").first()
     if number is None:
         return None, "unknown_number"
-    if number.department_id is None:
+    if department_id is not None:
+        department = Department.objects.filter(pk=department_id, customer_id=customer_id).first()
+    else:
+        department = number.department
+    if department is None:
         return None, "no_department"
     caller = _caller_e164(caller_number)
     if caller is None:
         return None, "anonymous"
 
-    opens_at = _opens_at(customer_id, number, now)
+    opens_at = _opens_at(customer_id, number, department.pk, now)
     state, commands = flow.new_request(now=now, policy=POLICY, opens_at=opens_at)
     try:
         with transaction.atomic():
-            open_one = _open_request(number.department_id, caller, lock=True)
+            open_one = _open_request(department.pk, caller, lock=True)
             if open_one is not None:
                 return open_one, "duplicate"
             with transaction.atomic():  # savepoint: a concurrent twin violates a constraint
                 r = CallbackRequest.objects.create(
                     customer_id=customer_id,
-                    department=number.department,
+                    department=department,
                     number=number,
                     caller_number=caller,
                     status=state.status,
@@ -302,7 +308,7 @@ def callback_request_create(
             _dispatch(r, commands)
     except IntegrityError:
         twin = CallbackRequest.objects.filter(origin_uuid=origin_uuid).first() or _open_request(
-            number.department_id, caller
+            department.pk, caller
         )
         if twin is None:
             raise
@@ -311,7 +317,9 @@ def callback_request_create(
     return r, ("scheduled" if opens_at is not None else "created")
 
 
-def _opens_at(customer_id: int, number: PhoneNumber, now: dt.datetime) -> dt.datetime | None:
+def _opens_at(
+    customer_id: int, number: PhoneNumber, department_id: int, now: dt.datetime
+) -> dt.datetime | None:
     """Outside the department's working hours (portal.menus schedules), or when the first
     attempt's window would end after closing: the next opening. None: dial as usual."""
     from django.apps import apps
@@ -322,7 +330,7 @@ def _opens_at(customer_id: int, number: PhoneNumber, now: dt.datetime) -> dt.dat
     from portal.menus.selectors import callback_hours
 
     hours = callback_hours(
-        customer_id=customer_id, department_id=number.department_id, number_id=number.pk
+        customer_id=customer_id, department_id=department_id, number_id=number.pk
     )
     timing = hours_rules.callback_timing(hours, now, POLICY.first_attempt_window)
     return timing.due_at if timing.deferred else None

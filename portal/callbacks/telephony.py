@@ -250,6 +250,7 @@ class CallbackFlow(Flow):
             caller_number=caller,
             origin_uuid=call.uuid,
             now=timezone.now(),
+            department_id=_int(variables.get("pbx_department")) or None,
         )
         paths = []
         if request is not None and reason == "duplicate":
