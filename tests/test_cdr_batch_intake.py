@@ -297,7 +297,7 @@ def esl_event(fields: dict, *, sequence: int, core: str = "core-1") -> Event:
 
 
 class FakeConnection:
-    """What NodeWorker._dispatch uses of an EslConnection: the event queue and two commands."""
+    """What NodeWorker._dispatch uses of an EslConnection: the event queue and its commands."""
 
     def __init__(self, events: list[Event | None]) -> None:
         self.events: gevent.queue.Queue = gevent.queue.Queue()
@@ -308,6 +308,9 @@ class FakeConnection:
         return "+OK"
 
     def bgapi(self, command: str, job_uuid: str) -> str:
+        return "+OK"
+
+    def command(self, line: str) -> str:
         return "+OK"
 
 
