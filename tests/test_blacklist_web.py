@@ -193,3 +193,14 @@ def test_the_page_and_its_messages_speak_english(customer, admin_user):
     assert "with the country code" in page  # the refused prefix, explained in English
     assert "Отклонённые звонки" not in page and "Номера и префиксы" not in page
     assert "Blacklist" in client.get("/pbx/").content.decode()  # the "Настроить АТС" tile
+
+
+def test_the_api_takes_a_number_without_its_kind_and_refuses_an_empty_settings_put(api):
+    # found by the API fuzz test: both were server errors
+    added = api.post("/api/v1/blacklist/entries/", {"value": "+7 916 765-43-21"}, format="json")
+    assert added.status_code == 201 and added.json()["kind"] == "number"
+    assert (
+        api.post("/api/v1/blacklist/entries/", {"value": "lat"}, format="json").status_code == 400
+    )
+    assert api.put("/api/v1/blacklist/settings/", {}, format="json").status_code == 400
+    assert api.put("/api/v1/blacklist/settings/", {}).status_code == 400  # multipart

@@ -35,6 +35,8 @@ class BlacklistSettingsSerializer(serializers.ModelSerializer):
     class Meta:
         model = BlacklistSettings
         fields = ["action", "block_anonymous"]
+        # PUT replaces both: an empty body is a 400, not a half-set row
+        extra_kwargs = {"action": {"required": True}, "block_anonymous": {"required": True}}
 
 
 class BlacklistRejectedSerializer(serializers.ModelSerializer):
@@ -78,7 +80,7 @@ class BlacklistEntryViewSet(
         try:
             serializer.instance = services.entry_add(
                 customer=self.request.user.customer,
-                kind=data["kind"],
+                kind=data.get("kind", BlacklistEntry.Kind.NUMBER),
                 value=data["value"],
                 comment=data.get("comment", ""),
             )
