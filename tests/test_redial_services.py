@@ -190,6 +190,23 @@ def test_the_flash_end_is_a_row_claimed_once_at_its_time_never_a_timer(office):
     assert RedialRequest.objects.get().flash_end_at is None
 
 
+def test_a_claim_for_one_customer_never_takes_another_customers_request(office):
+    t0 = timezone.now()
+    offer = office.offer(now=t0)
+    services.offer_answered(request_id=offer.request_id, pressed=None, now=t0)
+    back = t0 + dt.timedelta(minutes=10)
+    services.callee_back(
+        customer_id=office.customer.pk,
+        callee_id=office.callee.pk,
+        now=back,
+        source=rules.CALL_ENDED,
+    )
+    other = factories.customer()
+    assert services.claim_due(now=back, worker="demo", customer_id=other.pk) == []
+    (plan,) = services.claim_due(now=back, worker="demo", customer_id=office.customer.pk)
+    assert plan.request_id == offer.request_id
+
+
 def test_windows_close_with_one_sms_to_the_callee(
     office, twilio, django_capture_on_commit_callbacks
 ):

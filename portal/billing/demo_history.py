@@ -380,7 +380,7 @@ class _History:
         if action not in (redial_rules.CONNECT, redial_rules.FLASH):
             return
         # Call control's tick: claims what is due by compare-and-swap (as of that moment).
-        plans = redial.claim_due(now=back + SEC, worker=WORKER)
+        plans = redial.claim_due(now=back + SEC, worker=WORKER, customer_id=self.customer.pk)
         if not any(p.request_id == offer.request_id for p in plans):
             return
         if action == redial_rules.FLASH:

@@ -307,11 +307,14 @@ def _retries_due(now) -> None:
             _apply_back(request, action, now)
 
 
-def claim_due(*, now, worker: str, limit: int = 20) -> list[Plan]:
-    """Requests whose callee is back and nobody is dialling: claimed by compare-and-swap."""
+def claim_due(*, now, worker: str, limit: int = 20, customer_id: int | None = None) -> list[Plan]:
+    """Requests whose callee is back and nobody is dialling: claimed by compare-and-swap
+    (`customer_id`: that customer's only, e.g. the demo's history at a past moment)."""
     _retries_due(now)
     plans = []
     free = Q(claimed_by="") | Q(claim_expires_at__lt=now)
+    if customer_id is not None:
+        free &= Q(customer_id=customer_id)
     candidates = RedialRequest.objects.filter(free, status__in=rules.DUE).values_list(
         "pk", flat=True
     )[:limit]
