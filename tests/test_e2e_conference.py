@@ -11,11 +11,13 @@ Runs whenever `freeswitch` and `sipp` are on PATH (tests/realswitch.py), else sk
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 from django.conf import settings
 
 from portal.billing import services as billing
+from portal.calls.models import Recording
 from portal.conference import services
 from portal.conference.models import MemberCommand, Participant
 from portal.directory.models import PhoneNumber
@@ -34,8 +36,14 @@ def test_two_callers_meet_in_one_room_and_the_portal_can_remove_one(tmp_path):
     customer = factories.customer()
     number = factories.number(customer, "+" + ROOM_NUMBER, kind=PhoneNumber.Kind.REGULAR)
     billing.option_set(customer=customer, code="conference", enabled=True)
+    billing.option_set(customer=customer, code="call_recording", enabled=True)
     room = services.room_save(
-        customer=customer, name="Планёрка", extension="3000", number=number, max_members=5
+        customer=customer,
+        name="Планёрка",
+        extension="3000",
+        number=number,
+        max_members=5,
+        record=True,
     )
 
     portal = realswitch.Portal(tmp_path, database_url(), redis_url=settings.REDIS_URL)
@@ -73,6 +81,15 @@ def test_two_callers_meet_in_one_room_and_the_portal_can_remove_one(tmp_path):
         callers.join(60)
         assert results and results[0].attempted == 2, results
         eventually(lambda: not Participant.objects.filter(room=room).exists(), timeout=10)
+        # Recorded (the room asks, call recording is on): FreeSWITCH made the room's folder and
+        # the file, and its stop-recording counted it against the customer's storage quota.
+        recording = eventually(
+            lambda: Recording.objects.filter(customer=customer).first(),
+            timeout=15,
+            message="no conference recording counted: " + fs.log_file.read_text()[-3000:],
+        )
+        assert f"/c{customer.pk}/" in recording.path and "conference" in recording.path
+        assert Path(recording.path).is_file() and recording.size_bytes > 1000
     finally:
         fs.stop()
         portal.stop()
