@@ -98,6 +98,18 @@ class CallControl:
                 self.proc.wait()
 
 
+def until(check: Callable[[], object], timeout: float = 15) -> object:
+    """Like `eventually`, but returns the last (falsy) value at the deadline instead of raising,
+    so the caller's assertion can describe the state it found then."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.1)
+    return check()
+
+
 def eventually(check: Callable[[], object], timeout: float = 10, message: str = "") -> object:
     """Wait for a database state the other process writes (polls: no queue crosses processes)."""
     deadline = time.monotonic() + timeout

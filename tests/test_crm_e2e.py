@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from decimal import Decimal
 
 import pytest
@@ -21,7 +20,7 @@ from portal.billing import services as billing
 from portal.billing.models import Option
 from portal.crm.models import CrmCall, CrmSettings
 from tests import factories, realswitch
-from tests.callcontrol_process import database_url
+from tests.callcontrol_process import database_url, until
 
 reason = realswitch.unavailable()
 pytestmark = [
@@ -31,16 +30,6 @@ pytestmark = [
 PASSWORD = "phone-secret-5511"
 NUMBER = "+74950000188"
 CALLER = "79161234567"
-
-
-def until(predicate, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    return predicate()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ Runs whenever `freeswitch` and `sipp` are on PATH (tests/realswitch.py), else sk
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 
 import pytest
@@ -20,7 +19,7 @@ from portal.billing.models import Option
 from portal.blacklist import selectors, services
 from portal.calls.models import CallRecord
 from tests import factories, realswitch
-from tests.callcontrol_process import database_url
+from tests.callcontrol_process import database_url, until
 
 reason = realswitch.unavailable()
 pytestmark = [
@@ -31,16 +30,6 @@ PASSWORD = "phone-secret-4411"
 NUMBER = "+74950000177"
 BLOCKED = "79161234567"
 FREE = "79160000001"
-
-
-def until(predicate, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    return predicate()
 
 
 @pytest.fixture

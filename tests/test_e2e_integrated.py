@@ -21,7 +21,7 @@ from portal.billing.models import Option
 from portal.calls.models import CallRecord
 from portal.integrated.models import Caller, IntegratedCall, IntegratedService
 from tests import factories, realswitch
-from tests.callcontrol_process import database_url
+from tests.callcontrol_process import database_url, until
 
 reason = realswitch.unavailable()
 pytestmark = [
@@ -31,16 +31,6 @@ pytestmark = [
 PASSWORD = "operator-secret-77"
 NUMBER = "+74950000123"
 CALLER = "79161234567"
-
-
-def until(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    return predicate()
 
 
 @pytest.fixture
